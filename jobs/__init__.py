@@ -1,0 +1,1 @@
+"""RQ jobs: thin functions that take ids, reload, check state, call a service, commit."""

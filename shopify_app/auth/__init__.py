@@ -1,0 +1,1 @@
+"""Install (token exchange, OAuth code grant), session tokens, and request signatures."""

@@ -1,0 +1,1 @@
+"""The receiving side of the outside world: Shopify and Twilio webhooks."""
