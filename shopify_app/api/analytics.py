@@ -1,0 +1,363 @@
+"""Analytics: what campaigns, variants, flows and the shop sent, cost and earned.
+
+Every route reads only the session's shop. Money is a Decimal string ("123.45"); rates are
+Decimal strings with four places, null when their denominator is zero.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Response, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+
+from shopify_app.api._common import ApiError, current_shop
+from shopify_app.models import Campaign, Flow, utcnow
+from shopify_app.services import recompute, stats
+from shopify_app.services.exports import attributed_orders_csv, campaign_results_csv
+from shopify_app.services.timeseries import MAX_DAYS, daily_series, local_bounds
+
+DEFINITIONS = (
+    "Definitions: recipients = recipient rows except held-out ones; sent = accepted by the "
+    "provider; delivered = carrier-confirmed; delivery_rate = delivered / sent; clicks = human "
+    "clicks (bots apart); unique_clicks = distinct subscribers who clicked; ctr = unique_clicks "
+    "/ delivered; orders = attributed orders, test and cancelled ones excluded; revenue = their "
+    "value in the shop currency net of refunds, split by reason (discount code, click, view-"
+    "through); aov = revenue / orders; conversion_rate = orders / delivered; spend = sum of each "
+    "message's cost (segments x per-segment price); ROI = (revenue - spend) / spend; opt_outs = "
+    "opt-outs within 48 h after a message that was the subscriber's last one; opt_out_rate = "
+    "opt_outs / delivered. Holdout: revenue per recipient (all orders in the attribution window "
+    "after the send) of recipients vs. the held-out group; incremental revenue = difference x "
+    "recipients, with a 95% Welch t confidence interval."
+)
+
+blp = Blueprint(
+    "analytics",
+    __name__,
+    url_prefix="/api/analytics",
+    description="Campaign, A/B variant, flow and shop results; daily series; CSV "
+    "exports; attribution recompute. " + DEFINITIONS,
+)
+
+
+# --------------------------------------------------------------------------- schemas
+class RangeArgsSchema(Schema):
+    since = fields.Date(
+        load_default=None,
+        metadata={"description": "first day (shop time zone); default 29 days ago"},
+    )
+    until = fields.Date(
+        load_default=None, metadata={"description": "last day, inclusive; default today"}
+    )
+
+
+class OrdersExportArgsSchema(RangeArgsSchema):
+    campaign_id = fields.Integer(load_default=None)
+    flow_id = fields.Integer(load_default=None)
+
+
+def _money(description: str = "") -> fields.String:
+    return fields.String(
+        metadata={"description": description or "Decimal string", "example": "123.45"}
+    )
+
+
+def _rate(description: str) -> fields.String:
+    return fields.String(
+        allow_none=True, metadata={"description": description, "example": "0.1234"}
+    )
+
+
+class ReasonCountsSchema(Schema):
+    discount = fields.Integer()
+    click = fields.Integer()
+    view = fields.Integer()
+
+
+class ReasonMoneySchema(Schema):
+    discount = _money()
+    click = _money()
+    view = _money()
+
+
+class StatsSchema(Schema):
+    recipients = fields.Integer()
+    held_out = fields.Integer()
+    skipped = fields.Integer()
+    pending = fields.Integer()
+    sent = fields.Integer()
+    delivered = fields.Integer()
+    failed = fields.Integer()
+    failed_by_error_code = fields.Dict(keys=fields.String(), values=fields.Integer())
+    delivery_rate = _rate("delivered / sent")
+    segments = fields.Integer()
+    clicks = fields.Integer()
+    bot_clicks = fields.Integer()
+    unique_clicks = fields.Integer()
+    ctr = _rate("unique_clicks / delivered")
+    orders = fields.Integer()
+    orders_by_reason = fields.Nested(ReasonCountsSchema)
+    revenue = _money("attributed revenue net of refunds, shop currency")
+    revenue_by_reason = fields.Nested(ReasonMoneySchema)
+    aov = fields.String(allow_none=True, metadata={"description": "revenue / orders"})
+    conversion_rate = _rate("orders / delivered")
+    spend = _money("sum of message costs")
+    roi = _rate("(revenue - spend) / spend")
+    roi_formula = fields.String()
+    opt_outs = fields.Integer()
+    opt_out_rate = _rate("opt_outs / delivered")
+
+
+class IntervalSchema(Schema):
+    low = _money()
+    high = _money()
+
+
+class HoldoutSideSchema(Schema):
+    recipients = fields.Integer()
+    revenue = _money()
+    revenue_per_recipient = fields.String(allow_none=True)
+
+
+class HoldoutSchema(Schema):
+    enabled = fields.Boolean()
+    window_days = fields.Integer()
+    method = fields.String()
+    treated = fields.Nested(HoldoutSideSchema)
+    held_out = fields.Nested(HoldoutSideSchema)
+    lift_per_recipient = fields.String(allow_none=True)
+    ci95_per_recipient = fields.Nested(IntervalSchema, allow_none=True)
+    incremental_revenue = fields.String(allow_none=True)
+    ci95_incremental_revenue = fields.Nested(IntervalSchema, allow_none=True)
+
+
+class CampaignStatsSchema(StatsSchema):
+    campaign_id = fields.Integer()
+    name = fields.String()
+    status = fields.String()
+    holdout = fields.Nested(HoldoutSchema)
+
+
+class VariantStatsSchema(StatsSchema):
+    variant_id = fields.Integer(allow_none=True)
+    label = fields.String(allow_none=True)
+
+
+class FlowStepStatsSchema(StatsSchema):
+    step = fields.Integer(allow_none=True)
+
+
+class RunsSchema(Schema):
+    total = fields.Integer()
+    by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class FlowStatsSchema(StatsSchema):
+    flow_id = fields.Integer()
+    name = fields.String()
+    kind = fields.String()
+    runs = fields.Nested(RunsSchema)
+    steps = fields.List(fields.Nested(FlowStepStatsSchema))
+    holdout = fields.Nested(HoldoutSchema)
+
+
+class SubscriberGrowthSchema(Schema):
+    new = fields.Integer()
+    subscribed_now = fields.Integer()
+    unsubscribes = fields.Integer()
+
+
+class ShopStatsSchema(StatsSchema):
+    since = fields.String()
+    until = fields.String()
+    by_source = fields.Dict(keys=fields.String(), values=fields.Nested(StatsSchema))
+    subscribers = fields.Nested(SubscriberGrowthSchema)
+
+
+class SeriesPointSchema(Schema):
+    date = fields.String()
+    sent = fields.Integer()
+    clicks = fields.Integer()
+    orders = fields.Integer()
+    revenue = _money()
+    new_subscribers = fields.Integer(allow_none=True)
+    unsubscribes = fields.Integer(allow_none=True)
+
+
+class SeriesSchema(Schema):
+    since = fields.String()
+    until = fields.String()
+    timezone = fields.String()
+    points = fields.List(fields.Nested(SeriesPointSchema))
+
+
+class RecomputeSchema(Schema):
+    status = fields.String(metadata={"description": "queued, running, done or failed"})
+    job_id = fields.String(allow_none=True)
+    queued_at = fields.String(allow_none=True)
+    started_at = fields.String(allow_none=True)
+    finished_at = fields.String(allow_none=True)
+    orders = fields.Integer(allow_none=True)
+    attributed = fields.Integer(allow_none=True)
+    changed = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+# --------------------------------------------------------------------------- helpers
+def _campaign(campaign_id: int) -> Campaign:
+    campaign = Campaign.get_for_shop(current_shop().id, campaign_id)
+    if campaign is None:
+        raise ApiError(404, "not_found", "That campaign does not exist.")
+    return campaign
+
+
+def _flow(flow_id: int) -> Flow:
+    flow = Flow.get_for_shop(current_shop().id, flow_id)
+    if flow is None:
+        raise ApiError(404, "not_found", "That flow does not exist.")
+    return flow
+
+
+def _days(args: dict[str, Any]) -> tuple[date, date, ZoneInfo]:
+    zone = ZoneInfo(current_shop().timezone or "UTC")
+    today = utcnow().astimezone(zone).date()
+    last = args.get("until") or today
+    first = args.get("since") or last - timedelta(days=29)
+    if last < first:
+        raise ApiError(400, "bad_range", "'until' is before 'since'.")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise ApiError(400, "bad_range", f"A range covers at most {MAX_DAYS} days.")
+    return first, last, zone
+
+
+def _series(args: dict[str, Any], **scope: int) -> dict[str, Any]:
+    first, last, zone = _days(args)
+    points = daily_series(current_shop(), first, last, **scope)
+    return {
+        "since": first.isoformat(),
+        "until": last.isoformat(),
+        "timezone": zone.key,
+        "points": points,
+    }
+
+
+def _csv(lines: Any, filename: str) -> Response:
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# --------------------------------------------------------------------------- routes
+@blp.route("/campaigns/<int:campaign_id>")
+class CampaignStats(MethodView):
+    @blp.response(200, CampaignStatsSchema)
+    def get(self, campaign_id: int) -> dict[str, Any]:
+        """A campaign's results, with its holdout comparison."""
+        return stats.campaign_stats(current_shop().id, _campaign(campaign_id).id)
+
+
+@blp.route("/campaigns/<int:campaign_id>/variants")
+class CampaignVariants(MethodView):
+    @blp.response(200, VariantStatsSchema(many=True))
+    def get(self, campaign_id: int) -> list[dict[str, Any]]:
+        """The same results per A/B variant."""
+        return stats.variant_stats(current_shop().id, _campaign(campaign_id).id)
+
+
+@blp.route("/campaigns/<int:campaign_id>/timeseries")
+class CampaignSeries(MethodView):
+    @blp.arguments(RangeArgsSchema, location="query")
+    @blp.response(200, SeriesSchema)
+    def get(self, args: dict[str, Any], campaign_id: int) -> dict[str, Any]:
+        """Per day (shop time zone): sent, clicks, attributed orders and revenue."""
+        return _series(args, campaign_id=_campaign(campaign_id).id)
+
+
+@blp.route("/campaigns/<int:campaign_id>/results.csv")
+class CampaignResultsExport(MethodView):
+    @blp.response(200, {"type": "string"}, content_type="text/csv")
+    def get(self, campaign_id: int) -> Response:
+        """One line per recipient: outcome, cost, clicks, attributed orders and revenue."""
+        campaign = _campaign(campaign_id)
+        return _csv(
+            campaign_results_csv(current_shop().id, campaign.id),
+            f"campaign-{campaign.id}-results.csv",
+        )
+
+
+@blp.route("/flows/<int:flow_id>")
+class FlowStats(MethodView):
+    @blp.response(200, FlowStatsSchema)
+    def get(self, flow_id: int) -> dict[str, Any]:
+        """A flow's results, per step, with its holdout comparison."""
+        return stats.flow_stats(current_shop().id, _flow(flow_id).id)
+
+
+@blp.route("/flows/<int:flow_id>/timeseries")
+class FlowSeries(MethodView):
+    @blp.arguments(RangeArgsSchema, location="query")
+    @blp.response(200, SeriesSchema)
+    def get(self, args: dict[str, Any], flow_id: int) -> dict[str, Any]:
+        """Per day (shop time zone): sent, clicks, attributed orders and revenue."""
+        return _series(args, flow_id=_flow(flow_id).id)
+
+
+@blp.route("/shop")
+class ShopStats(MethodView):
+    @blp.arguments(RangeArgsSchema, location="query")
+    @blp.response(200, ShopStatsSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The shop over a range of days: totals, campaigns vs flows, subscriber growth."""
+        first, last, zone = _days(args)
+        since, until = local_bounds(first, last, zone)
+        return stats.shop_stats(current_shop().id, since, until)
+
+
+@blp.route("/timeseries")
+class ShopSeries(MethodView):
+    @blp.arguments(RangeArgsSchema, location="query")
+    @blp.response(200, SeriesSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Per day (shop time zone): sent, clicks, orders, revenue, new subscribers and
+        unsubscribes."""
+        return _series(args)
+
+
+@blp.route("/orders.csv")
+class OrdersExport(MethodView):
+    @blp.arguments(OrdersExportArgsSchema, location="query")
+    @blp.response(200, {"type": "string"}, content_type="text/csv")
+    def get(self, args: dict[str, Any]) -> Response:
+        """Attributed orders placed in the range, optionally of one campaign or flow."""
+        first, last, zone = _days(args)
+        since, until = local_bounds(first, last, zone)
+        campaign_id = _campaign(args["campaign_id"]).id if args.get("campaign_id") else None
+        flow_id = _flow(args["flow_id"]).id if args.get("flow_id") else None
+        return _csv(
+            attributed_orders_csv(
+                current_shop().id, since, until, campaign_id=campaign_id, flow_id=flow_id
+            ),
+            f"attributed-orders-{first.isoformat()}-{last.isoformat()}.csv",
+        )
+
+
+@blp.route("/attribution/recompute")
+class AttributionRecompute(MethodView):
+    @blp.response(200, RecomputeSchema)
+    def get(self) -> dict[str, Any]:
+        """The last recompute of this shop's attribution ("never" if there was none)."""
+        return recompute.read_status(current_shop().id) or {"status": "never"}
+
+    @blp.response(202, RecomputeSchema)
+    def post(self) -> dict[str, Any]:
+        """Re-apply the attribution rules to every order (after changing the windows)."""
+        return recompute.request_recompute(current_shop().id)
