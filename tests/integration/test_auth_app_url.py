@@ -4,11 +4,9 @@ embedded shell with its CSP, and every way a load is refused."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -20,24 +18,6 @@ from tests.fakes.shopify_server import FakeShopify
 from tests.fakes.signing import oauth_query
 
 DOMAIN = "fresh-install.myshopify.com"
-
-
-@pytest.fixture(scope="module")
-def _fake_shopify_server() -> Iterator[FakeShopify]:
-    with FakeShopify(API_KEY, API_SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake_shopify(app: Flask, _fake_shopify_server: FakeShopify) -> Iterator[FakeShopify]:
-    fake = _fake_shopify_server
-    fake.reset()
-    previous = app.config["SHOPIFY_ADMIN_BASE_URL"]
-    app.config["SHOPIFY_ADMIN_BASE_URL"] = fake.base_url_template
-    try:
-        yield fake
-    finally:
-        app.config["SHOPIFY_ADMIN_BASE_URL"] = previous
 
 
 def app_query(

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import pytest
 from aiohttp import web
-from flask import Flask
 
 from shopify_app.auth.token_exchange import exchange_session_token
 from shopify_app.auth.tokens import needs_reauthorization, store_grant
@@ -23,30 +22,18 @@ from shopify_app.shopify.errors import (
     ShopifyUserError,
 )
 from shopify_app.shopify.token_endpoint import TokenGrant
-from tests.conftest import API_KEY, API_SECRET, SHOP_DOMAIN, session_token_for
+from tests.conftest import SHOP_DOMAIN, session_token_for
 from tests.fakes.shopify_server import FakeShopify, GraphQLError
 
 SHOP_QUERY = "query { shop { name currencyCode } }"
 
 
-@pytest.fixture(scope="module")
-def _fake_shopify_server() -> Iterator[FakeShopify]:
-    with FakeShopify(API_KEY, API_SECRET) as fake:
-        yield fake
-
-
 @pytest.fixture
-def fake_shopify(app: Flask, _fake_shopify_server: FakeShopify) -> Iterator[FakeShopify]:
-    fake = _fake_shopify_server
-    fake.reset()
-    previous = app.config["SHOPIFY_ADMIN_BASE_URL"]
-    app.config["SHOPIFY_ADMIN_BASE_URL"] = fake.base_url_template
-    try:
-        yield fake
-    finally:
-        app.config["SHOPIFY_ADMIN_BASE_URL"] = previous
-        for field in ("shop", "discountCodeBasicCreate"):
-            fake.on(field, None)
+def fake_shopify(fake_shopify: FakeShopify) -> Iterator[FakeShopify]:
+    """The shared stand-in; these tests also override answers, which reset() keeps."""
+    yield fake_shopify
+    for field in ("shop", "discountCodeBasicCreate"):
+        fake_shopify.on(field, None)
 
 
 @pytest.fixture

@@ -28,18 +28,6 @@ def _fake_shopify_server() -> Iterator[FakeShopify]:
         yield fake
 
 
-@pytest.fixture
-def fake_shopify(app: Flask, _fake_shopify_server: FakeShopify) -> Iterator[FakeShopify]:
-    fake = _fake_shopify_server
-    fake.reset()
-    previous = app.config["SHOPIFY_ADMIN_BASE_URL"]
-    app.config["SHOPIFY_ADMIN_BASE_URL"] = fake.base_url_template
-    try:
-        yield fake
-    finally:
-        app.config["SHOPIFY_ADMIN_BASE_URL"] = previous
-
-
 def start_install(client: FlaskClient, fake: FakeShopify, domain: str = DOMAIN) -> str:
     """GET /auth/install; returns the state Shopify would send back."""
     resp = client.get("/auth/install", query_string={"shop": domain})

@@ -4,7 +4,6 @@ a refused refresh token, and the periodic renewal job — all against the Shopif
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -24,26 +23,8 @@ from shopify_app.extensions import db, get_redis
 from shopify_app.models import Shop, utcnow
 from shopify_app.services.install import complete_install
 from shopify_app.shopify.errors import ShopifyAuthError
-from tests.conftest import API_KEY, API_SECRET, SHOP_DOMAIN, session_token_for
+from tests.conftest import SHOP_DOMAIN, session_token_for
 from tests.fakes.shopify_server import FakeShopify
-
-
-@pytest.fixture(scope="module")
-def _fake_shopify_server() -> Iterator[FakeShopify]:
-    with FakeShopify(API_KEY, API_SECRET) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake_shopify(app: Flask, _fake_shopify_server: FakeShopify) -> Iterator[FakeShopify]:
-    fake = _fake_shopify_server
-    fake.reset()
-    previous = app.config["SHOPIFY_ADMIN_BASE_URL"]
-    app.config["SHOPIFY_ADMIN_BASE_URL"] = fake.base_url_template
-    try:
-        yield fake
-    finally:
-        app.config["SHOPIFY_ADMIN_BASE_URL"] = previous
 
 
 def install(domain: str = SHOP_DOMAIN) -> Shop:
