@@ -2,16 +2,19 @@
 
     python -m bench.send_pipeline [--quick] [--recipients N] [--workers 2]
 
-PostgreSQL (BENCH_DATABASE_URL, else TEST_DATABASE_URL, else bench.common's default) gets a
-fresh schema with one shop, N subscribed recipients and N pending campaign messages (set-based
-inserts). The Twilio stand-in runs as its own process (`python -m tests.fakes.twilio_server`).
-Worker processes (`python -m bench.send_pipeline --worker`: the app's AppWorker on the sending
-queue, plus a statement counter) send until every row has an outcome. Then the ceiling: the
-same number of processes, each with the same thread count, posting the same create requests
-with a bare keep-alive HTTP client to the same stand-in.
+PostgreSQL (BENCH_DATABASE_URL, else bench.common's default; never TEST_DATABASE_URL, whose
+schema the tests own) gets a fresh schema with one shop, N subscribed recipients and N pending
+campaign messages (set-based inserts); the Redis database (BENCH_REDIS_URL, else
+bench.common's default) is flushed. The Twilio stand-in runs as its own process
+(`python -m tests.fakes.twilio_server`). Worker processes (`python -m bench.send_pipeline
+--worker`: the app's AppWorker on the sending queue, plus a statement counter) send until
+every row has an outcome. Then the ceiling: the same number of processes, each with the same
+thread count, posting the same create requests with a bare keep-alive HTTP client to the
+same stand-in.
 
 Figures: send.msgs_per_s, send.ceiling_msgs_per_s, send.ceiling_ratio,
-send.db_statements_per_msg (statements the workers issued, an executemany counted per row).
+send.db_statements_per_msg (statements the workers issued, an executemany counted per row, and
+each COMMIT as one: BEGIN is implicit in the driver and not counted).
 The stand-in's record must show every recipient exactly once, or the run fails.
 """
 
@@ -50,11 +53,7 @@ BODY = (
 
 
 def database_url() -> str:
-    return (
-        os.environ.get("BENCH_DATABASE_URL")
-        or os.environ.get("TEST_DATABASE_URL")
-        or bench_db_url()
-    )
+    return bench_db_url()
 
 
 def worker_env(db_url: str, redis_url: str, fake_url: str, concurrency: int) -> dict[str, str]:
@@ -170,6 +169,11 @@ def worker_main() -> None:
         ) -> None:
             with lock:
                 counted[0] += len(params) if executemany and params else 1
+
+        @event.listens_for(db.engine, "commit")
+        def _count_commit(_conn: Any) -> None:
+            with lock:
+                counted[0] += 1
 
     def report() -> None:
         with lock:

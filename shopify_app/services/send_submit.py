@@ -62,8 +62,9 @@ def submit(
     Tokens are taken a slice at a time, when the pool has room for a whole slice (at most two
     slices per worker thread wait in the pool), so Redis sees one call per slice.
 
-    `halted(campaign_ids)` names campaigns ended meanwhile; it is asked about once a second,
-    and their rows not yet submitted come back unsent."""
+    `halted(campaign_ids)` names campaigns ended meanwhile; it is asked before the first
+    submission (an end that committed after this batch's claim must stop the whole batch) and
+    then about once a second, and their rows not yet submitted come back unsent."""
     pool = _executor(settings.concurrency)
     waiting = deque(ready)
     done: queue.SimpleQueue[tuple[Ready, SendResult]] = queue.SimpleQueue()
@@ -74,7 +75,7 @@ def submit(
     redis_down_since: float | None = None
     last_flush = time.monotonic()
     unsent: list[Ready] = []
-    last_halt_check = time.monotonic()
+    last_halt_check = float("-inf")  # ask at once, before anything is submitted
 
     def send_one(item: Ready) -> None:
         try:

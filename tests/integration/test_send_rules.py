@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dtime
 from zoneinfo import ZoneInfo
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from shopify_app.extensions import db
 from shopify_app.models import Link, Message, Shop, Subscriber, utcnow
-from shopify_app.services import sending, subscribers
+from shopify_app.services import send_decide, sending, subscribers
 from shopify_app.services.outgoing import queue_message
 from tests.integration import send_support
 from tests.integration.send_support import (
@@ -108,6 +110,65 @@ def test_marketing_in_quiet_hours_is_deferred_to_the_next_allowed_minute(
     assert (local.hour, local.minute) == (8, 0)
     assert row.due_at > utcnow() and row.sent_at is None and row.claimed_by is None
     assert fake_twilio.messages == []
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _tomorrow_at(hour: int, minute: int) -> datetime:
+    """Tomorrow's hour:minute on New York's wall clock, as UTC (the send path's `now`)."""
+    day = (utcnow().astimezone(NEW_YORK) + timedelta(days=1)).date()
+    return datetime.combine(day, dtime(hour, minute), tzinfo=NEW_YORK).astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("region", "quiet_hours", "validity"),
+    [
+        (None, None, 90 * 60),  # federal: the window closes at 21:00
+        ("FL", None, 30 * 60),  # Florida closes at 20:00
+        (None, {"start": "08:00", "end": "20:15"}, 45 * 60),  # the merchant closes earlier
+    ],
+)
+def test_validity_period_expires_when_the_recipients_quiet_hours_begin(
+    shop, fake_twilio, monkeypatch, region, quiet_hours, validity
+):
+    """Sent at 19:30 in New York: Twilio gets a ValidityPeriod that ends exactly when the
+    recipient's window closes, so its queue can never deliver the text in quiet hours."""
+    fast_shop(shop, **({"quiet_hours": quiet_hours} if quiet_hours else {}))
+    sub = add_subscribers(shop, 1, zone="America/New_York", region=region)[0]
+    add_campaign_messages(shop, add_campaign(shop), [sub])
+    at = _tomorrow_at(19, 30)
+    monkeypatch.setattr(send_decide, "utcnow", lambda: at)
+
+    assert sending.run(shop.id).sent == 1
+
+    (created,) = fake_twilio.messages
+    assert created.validity_period == validity
+    row = messages()[0]
+    closes = at + timedelta(seconds=validity)
+    assert row.sent_at == at and closes.astimezone(NEW_YORK).time() < dtime(21, 1)
+
+
+def test_too_little_validity_left_waits_for_the_next_window(shop, fake_twilio, monkeypatch):
+    """At 20:57 the window closes in three minutes — too short for Twilio's queue to be
+    trusted — so the text waits for 08:00 the next morning instead."""
+    fast_shop(shop)
+    sub = add_subscribers(shop, 1, zone="America/New_York")[0]
+    add_campaign_messages(shop, add_campaign(shop), [sub])
+    at = _tomorrow_at(20, 57)
+    monkeypatch.setattr(send_decide, "utcnow", lambda: at)
+
+    report = sending.run(shop.id)
+
+    assert (report.sent, report.deferred) == (0, 1)
+    assert fake_twilio.messages == []
+    row = messages()[0]
+    assert (row.status, row.deferred_reason) == ("pending", "quiet_hours")
+    local = row.due_at.astimezone(NEW_YORK)
+    assert (local.date() - at.astimezone(NEW_YORK).date(), local.time()) == (
+        timedelta(days=1),
+        dtime(8, 0),
+    )
 
 
 def test_transactional_text_is_not_held_by_quiet_hours(shop, fake_twilio, run_jobs):
