@@ -8,13 +8,14 @@ inserts with ON CONFLICT DO NOTHING.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from shopify_app.services import flow_triggers, flows
 
 log = logging.getLogger(__name__)
 
 
-def tick() -> dict[str, int]:
+def tick() -> dict[str, Any]:
     """Periodic: perform every flow step that is due (batches, one indexed query each)."""
     report = flows.tick()
     if report.runs:
@@ -35,6 +36,7 @@ def tick() -> dict[str, int]:
         "exited": report.exited,
         "parked": report.parked,
         "batches": report.batches,
+        "exits": report.exits,
     }
 
 

@@ -4,6 +4,12 @@ turning them on and off, and the runs that walk subscribers through them.
 A shop's flows are created (disabled) the first time the list is read. Edits apply to runs
 that have not reached the edited step yet; a disabled flow's runs end at their next step.
 Invalid input answers 422 with `details.field` naming the offending part ("steps[1].body").
+
+Each step has an `id` that stays with it through edits: send the steps back with their ids
+(moved, edited, some removed, new ones without an id) and every run keeps its place — at the
+step it was about to perform, wherever that step now stands, or at new steps inserted just
+before it, which it has not reached either. Steps sent without ids are matched to the old ones
+by content, then by position and type.
 """
 
 from __future__ import annotations
@@ -24,12 +30,13 @@ from shopify_app.api._common import (
 from shopify_app.extensions import db
 from shopify_app.models import Flow, FlowRun, Shop
 from shopify_app.models.flow import FLOW_KINDS, RUN_STATUSES
-from shopify_app.services import stats
+from shopify_app.services import flows, stats
 from shopify_app.services.flow_defaults import (
     FLOW_TAGS,
     InvalidFlow,
     ensure_default_flows,
     settings_of,
+    step_id,
     validate_holdout,
     validate_settings,
     validate_steps,
@@ -45,6 +52,9 @@ blp = Blueprint(
 
 
 class StepSchema(Schema):
+    id = fields.Integer(
+        metadata={"description": "stable through edits; omit for a new step (one is assigned)"}
+    )
     type = fields.String(metadata={"description": "wait or message"})
     minutes = fields.Integer(metadata={"description": "wait: how long"})
     body = fields.String(metadata={"description": "message: the text, with merge tags"})
@@ -58,7 +68,8 @@ class StepSchema(Schema):
 
 
 class StepStatsSchema(Schema):
-    step = fields.Integer(allow_none=True)
+    step = fields.Integer(metadata={"description": "the step's index in `steps`"})
+    step_id = fields.Integer(metadata={"description": "the step's `id`"})
     sent = fields.Integer()
     delivered = fields.Integer()
     skipped = fields.Integer()
@@ -86,7 +97,10 @@ class FlowResultsSchema(Schema):
     runs = fields.Nested(RunCountsSchema)
     steps = fields.List(
         fields.Nested(StepStatsSchema),
-        metadata={"description": "per message step (index in `steps`)"},
+        metadata={
+            "description": "per message step of the current definition that has sent texts, "
+            "in step order (a removed step's texts count in the totals only)"
+        },
     )
 
 
@@ -145,13 +159,18 @@ class RunQuerySchema(PageArgsSchema):
 _STEP_FIGURES = ("sent", "delivered", "skipped", "clicks", "unique_clicks", "orders", "revenue")
 
 
-def _results(shop_id: int, flow_id: int) -> dict[str, Any]:
-    report = stats.flow_stats(shop_id, flow_id)
-    steps = [
-        {"step": s["step"], **{k: s[k] for k in _STEP_FIGURES}}
-        for s in report["steps"]
-        if s["step"] is not None
-    ]
+def _results(flow: Flow) -> dict[str, Any]:
+    report = stats.flow_stats(flow.shop_id, flow.id)
+    # Texts are keyed by step id; the page shows steps where they stand now.
+    index_of = {step_id(step, i): i for i, step in enumerate(flow.steps or [])}
+    steps = sorted(
+        (
+            {"step": index_of[s["step"]], "step_id": s["step"], **{k: s[k] for k in _STEP_FIGURES}}
+            for s in report["steps"]
+            if s["step"] is not None and s["step"] in index_of
+        ),
+        key=lambda row: row["step"],
+    )
     return {
         **{
             k: report[k]
@@ -183,7 +202,7 @@ def _document(flow: Flow) -> dict[str, Any]:
         "holdout_percent": flow.holdout_percent,
         "merge_tags": list(FLOW_TAGS[flow.kind]),
         "updated_at": flow.updated_at,
-        "stats": _results(flow.shop_id, flow.id),
+        "stats": _results(flow),
     }
 
 
@@ -225,13 +244,17 @@ class FlowDetail(MethodView):
     @blp.response(200, FlowSchema)
     def patch(self, changes: dict[str, Any], flow_id: int) -> dict[str, Any]:
         """Change a flow's name, steps, settings, holdout or on/off. Nothing is saved unless
-        everything is valid. Runs keep their position; each reads the new steps when it gets
-        to them."""
+        everything is valid. Each active run keeps its place at the step it was about to
+        perform (by step id) and reads the new steps when it gets to them."""
         shop = current_shop()
         flow = _get(shop, flow_id)
+        if "steps" in changes:  # two edits at once must not remap runs from the same old steps
+            db.session.refresh(flow, with_for_update=True)
         try:
             steps = (
-                validate_steps(flow.kind, changes["steps"], shop) if "steps" in changes else None
+                validate_steps(flow.kind, changes["steps"], shop, previous=list(flow.steps or []))
+                if "steps" in changes
+                else None
             )
             settings = (
                 validate_settings(flow.kind, changes["settings"]) if "settings" in changes else None
@@ -246,6 +269,7 @@ class FlowDetail(MethodView):
         except InvalidFlow as exc:
             raise _invalid(exc) from None
         if steps is not None:
+            flows.reposition_runs(shop.id, flow.id, list(flow.steps or []), steps)
             flow.steps = steps
         if settings is not None:
             flow.settings = {**(flow.settings or {}), **settings}

@@ -12,12 +12,21 @@ do not deliver, and use no urgency they cannot back up.
 Flow merge tags, filled when a step is queued (the engine's own tags — first_name, brand,
 discount_code … — are filled by the send path): `{checkout_url}` (abandoned checkout only: the
 checkout's recovery URL, sent as a tracked short link) and `{shop_url}` (the storefront).
+
+Step ids: every step carries an integer `id` that stays with it through edits (moves,
+insertions, removals). A run's texts are keyed by it (Message.flow_step), so a step is texted at
+most once per run whatever the edits, and its results stay with it; and an edit moves each
+active run to where the step it was about to perform now stands (`reposition`). Steps stored
+before ids existed have the implicit id of their position (`step_id`), which is also what their
+texts were keyed by. A client that sends steps without ids (an editor that does not keep them)
+has them matched to the old steps: same content first, then same position and type.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import secrets
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -37,6 +46,11 @@ MAX_WAIT_MINUTES = 365 * DAY
 MAX_STEPS = 20
 MAX_BODY_CHARS = 1600
 MAX_HOLDOUT_PERCENT = 50
+# New step ids are drawn at random above the range of implicit (positional) ids, so an id is
+# never handed out again in a flow whose step with that id was removed (a run that texted it
+# would otherwise find the new step's text already there).
+FIRST_NEW_STEP_ID = 1000
+MAX_STEP_ID = 2**31 - 1
 _BARE_CODE_TAG = re.compile(r"(?<!\{)\{\s*discount_code\s*\}(?!\})", re.IGNORECASE)
 
 FLOW_TAGS: dict[str, tuple[str, ...]] = {
@@ -139,6 +153,8 @@ class InvalidFlow(ValueError):
 def default_flow(kind: str) -> dict[str, Any]:
     """A fresh copy of a kind's default definition (name, steps, settings)."""
     base = copy.deepcopy(DEFAULT_FLOWS[kind])
+    for index, step in enumerate(base["steps"]):
+        step["id"] = index
     base["settings"] = dict(SETTINGS_DEFAULTS[kind])
     return base
 
@@ -227,7 +243,7 @@ def _message_step(kind: str, step: dict[str, Any], where: str, shop: Shop) -> di
             f"{where}.body uses {{discount_code}} but the step has no discount",
             {"field": f"{where}.discount"},
         )
-    extra = set(step) - {"type", "body", "discount"}
+    extra = set(step) - {"type", "body", "discount", "id"}
     if extra:
         raise InvalidFlow(
             f"{where} has unknown fields: {', '.join(sorted(extra))}", {"field": where}
@@ -235,8 +251,11 @@ def _message_step(kind: str, step: dict[str, Any], where: str, shop: Shop) -> di
     return {"type": "message", "body": body, "discount": discount}
 
 
-def validate_steps(kind: str, steps: Any, shop: Shop) -> list[dict[str, Any]]:
-    """The steps in their stored form, or InvalidFlow saying which one is wrong."""
+def validate_steps(
+    kind: str, steps: Any, shop: Shop, previous: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The steps in their stored form, each with its id (kept from `previous`, the flow's
+    current steps, or new), or InvalidFlow saying which one is wrong."""
     if not isinstance(steps, list) or not 1 <= len(steps) <= MAX_STEPS:
         raise InvalidFlow(f"steps must be a list of 1 to {MAX_STEPS} steps", {"field": "steps"})
     clean: list[dict[str, Any]] = []
@@ -246,7 +265,7 @@ def validate_steps(kind: str, steps: Any, shop: Shop) -> list[dict[str, Any]]:
             raise InvalidFlow(f"{where} must be an object", {"field": where})
         kind_of_step = step.get("type")
         if kind_of_step == "wait":
-            if set(step) - {"type", "minutes"}:
+            if set(step) - {"type", "minutes", "id"}:
                 raise InvalidFlow(f"{where}: a wait has only `minutes`", {"field": where})
             clean.append(
                 {
@@ -262,7 +281,95 @@ def validate_steps(kind: str, steps: Any, shop: Shop) -> list[dict[str, Any]]:
             )
     if not any(s["type"] == "message" for s in clean):
         raise InvalidFlow("a flow needs at least one message step", {"field": "steps"})
-    return clean
+    given = [_given_id(step, f"steps[{i}]") for i, step in enumerate(steps)]
+    return assign_step_ids(clean, given, previous or [])
+
+
+# --- step ids -----------------------------------------------------------------------------
+
+
+def step_id(step: dict[str, Any], index: int) -> int:
+    """A step's id; a step stored before ids existed is known by its position."""
+    value = step.get("id")
+    return value if isinstance(value, int) and not isinstance(value, bool) else index
+
+
+def _given_id(step: dict[str, Any], where: str) -> int | None:
+    if step.get("id") is None:
+        return None
+    return _int(step["id"], f"{where}.id", 0, MAX_STEP_ID)
+
+
+def _content(step: dict[str, Any]) -> tuple[Any, ...]:
+    return (step["type"], step.get("minutes"), step.get("body"), repr(step.get("discount")))
+
+
+def assign_step_ids(
+    clean: list[dict[str, Any]], given: list[int | None], previous: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Give each new step an id: the one it was sent with when that is an old step's. From a
+    client that keeps ids, a step sent without one is new. From one that sends none, a step
+    takes the id of an old step with the same content, else of the old step at its position
+    if of the same type, else a new one."""
+    old = [(step_id(s, i), s) for i, s in enumerate(previous)]
+    old_ids = {i for i, _ in old}
+    ids: list[int | None] = [None] * len(clean)
+    claimed: set[int] = set()
+    for j, wanted in enumerate(given):
+        if wanted is not None and wanted in old_ids and wanted not in claimed:
+            ids[j] = wanted
+            claimed.add(wanted)
+    keeps_ids = any(wanted is not None for wanted in given)
+    for j, step in enumerate(clean):
+        if ids[j] is None and not keeps_ids:
+            same = next(
+                (i for i, s in old if i not in claimed and _content(s) == _content(step)), None
+            )
+            if same is not None:
+                ids[j] = same
+                claimed.add(same)
+    for j, step in enumerate(clean):
+        if ids[j] is None and not keeps_ids and j < len(old):
+            i, s = old[j]
+            if i not in claimed and s.get("type") == step["type"]:
+                ids[j] = i
+                claimed.add(i)
+    used = old_ids | claimed
+    for j in range(len(clean)):
+        if ids[j] is None:
+            new = FIRST_NEW_STEP_ID + secrets.randbelow(MAX_STEP_ID - FIRST_NEW_STEP_ID)
+            while new in used:
+                new = FIRST_NEW_STEP_ID + secrets.randbelow(MAX_STEP_ID - FIRST_NEW_STEP_ID)
+            ids[j] = new
+            used.add(new)
+    return [{**step, "id": ids[j]} for j, step in enumerate(clean)]
+
+
+def reposition(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[int, int]:
+    """Where each position of the old steps (0 … len(old), the end included) is in the new
+    ones: at the step the run was about to perform, or the next old step that is still there
+    — or at the new steps inserted just before that one, which the run has not reached
+    either. When no old step is left ahead: right after the last one before it that is left.
+    When nothing of the old steps is left before or after it: at the start if the run has not
+    texted yet, else at the end (it completes rather than starting over)."""
+    old_ids = [step_id(s, i) for i, s in enumerate(old)]
+    known = set(old_ids)
+    where = {step_id(s, j): j for j, s in enumerate(new)}
+    mapping = {}
+    for position in range(len(old) + 1):
+        ahead = next((where[i] for i in old_ids[position:] if i in where), None)
+        if ahead is not None:
+            while ahead > 0 and step_id(new[ahead - 1], ahead - 1) not in known:
+                ahead -= 1
+            mapping[position] = ahead
+            continue
+        behind = [where[i] for i in old_ids[:position] if i in where]
+        if behind:
+            mapping[position] = max(behind) + 1
+        else:
+            texted = any(s.get("type") == "message" for s in old[:position])
+            mapping[position] = len(new) if texted else 0
+    return mapping
 
 
 def validate_settings(kind: str, settings: Any) -> dict[str, Any]:

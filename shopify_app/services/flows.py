@@ -2,8 +2,11 @@
 
 A run points at the next step to perform (`step_index`) and when (`next_step_at`). The step
 is read from the flow's *current* definition when the run gets there, so an edit reaches every
-run that has not reached the edited step yet; a run whose position is past the end of an
-edited (shortened) flow simply completes.
+run that has not reached the edited step yet. Steps keep their ids through edits
+(flow_defaults), and an edit that moves, inserts or removes steps moves each active run to
+where the step it was about to perform now stands (`reposition_runs`); a run whose remaining
+steps were all removed completes. A run's texts are keyed by step id, so no step is texted
+twice to one run whatever the edits.
 
 Walking: a wait moves `next_step_at` on by its minutes, counted from when the step became due
 (not from when the tick happened to look); a message step queues one Message and moves on;
@@ -50,7 +53,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
-from sqlalchemy import String, and_, any_, bindparam, select, text, update
+from sqlalchemy import String, and_, any_, bindparam, case, or_, select, text, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -65,8 +68,8 @@ from shopify_app.services.discounts import (
     InvalidDiscountConfig,
     create_flow_discount,
 )
-from shopify_app.services.flow_defaults import settings_of
-from shopify_app.services.links import allowed_link
+from shopify_app.services.flow_defaults import reposition, settings_of, step_id
+from shopify_app.services.links import allowed_link, shop_domains
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,36 @@ def start_run(
     return db.session.execute(stmt.returning(FlowRun.id)).scalar()
 
 
+def reposition_runs(
+    shop_id: int, flow_id: int, old: list[dict[str, Any]], new: list[dict[str, Any]]
+) -> int:
+    """The flow's steps changed from `old` to `new`: move each active run to where the step
+    it was about to perform now stands (flow_defaults.reposition), so an edit reaches exactly
+    the runs that have not got to the edited step. One UPDATE; its row locks wait for a tick
+    walking the same runs (which read the old steps) and then remap what that tick wrote.
+    Returns how many runs moved. The caller commits, with the new steps."""
+    mapping = {p: n for p, n in reposition(old, new).items() if p != n}
+    end = len(new)
+    if not mapping and len(old) == end:
+        return 0
+    beyond = FlowRun.step_index > len(old)  # stored before edits moved runs: past the end
+    result = db.session.execute(
+        update(FlowRun)
+        .where(
+            FlowRun.shop_id == shop_id,
+            FlowRun.flow_id == flow_id,
+            FlowRun.status == "active",
+            or_(FlowRun.step_index.in_(list(mapping)), beyond) if mapping else beyond,
+        )
+        .values(
+            step_index=case(mapping, value=FlowRun.step_index, else_=end) if mapping else end,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
 def exit_runs(shop_id: int, reason: str, *where: Any) -> int:
     """End the shop's active runs matching `where` with `reason`. The caller commits."""
     now = utcnow()
@@ -214,6 +247,8 @@ class Facts:
     done_checkouts: set[tuple[int, str]] = field(default_factory=set)
     recovery_urls: dict[tuple[int, str], str] = field(default_factory=dict)
     signup_codes: dict[int, str] = field(default_factory=dict)
+    # Each shop's link domains, worked out once per batch rather than once per text.
+    link_domains: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _strings_in(column: Any, values: Sequence[str]) -> Any:
@@ -238,6 +273,7 @@ def load_facts(runs: Sequence[Any]) -> Facts:
         select(Shop).where(Shop.id.in_(sorted({r.shop_id for r in runs})))
     ):
         facts.shops[shop.id] = shop
+        facts.link_domains[shop.id] = shop_domains(shop)
         code = (shop.setting("widget") or {}).get("welcome_discount")
         if isinstance(code, str) and code.strip():
             facts.signup_codes[shop.id] = code.strip()
@@ -372,11 +408,11 @@ def fill_flow_tags(body: str, values: dict[str, str | None]) -> str:
     return _FLOW_TAG.sub(replace, body)
 
 
-def recovery_link(shop: Shop, url: str) -> str:
+def recovery_link(shop: Shop, url: str, domains: tuple[str, ...] | None = None) -> str:
     """A checkout's recovery URL on a domain the shop's links may point to: when its host is
     not one the shop record lists (a custom domain not known yet), the same path on the
-    myshopify domain, which serves it too."""
-    if allowed_link(shop, url):
+    myshopify domain, which serves it too. `domains`: the shop's link domains, if known."""
+    if allowed_link(shop, url, domains):
         return url
     parts = urlsplit(url.strip())
     return urlunsplit(("https", shop.domain, parts.path, parts.query, ""))
@@ -399,7 +435,11 @@ def message_rows(outcomes: Iterable[Outcome], facts: Facts, now: datetime) -> li
         )
         tags = {
             "shop_url": shop_url(shop),
-            "checkout_url": recovery_link(shop, recovery) if recovery else None,
+            "checkout_url": (
+                recovery_link(shop, recovery, facts.link_domains.get(run.shop_id))
+                if recovery
+                else None
+            ),
         }
         for index, step in out.messages:
             context = None
@@ -418,7 +458,7 @@ def message_rows(outcomes: Iterable[Outcome], facts: Facts, now: datetime) -> li
                     "kind": "flow",
                     "template": fill_flow_tags(str(step.get("body") or ""), tags),
                     "flow_run_id": run.id,
-                    "flow_step": index,
+                    "flow_step": step_id(step, index),
                     "context": context,
                     "status": "pending",
                     "marketing": True,
@@ -530,18 +570,20 @@ class TickReport:
             self.parked += out.parked_for_discount
 
 
-def due_runs(now: datetime, limit: int) -> list[Any]:
+def due_runs_query(now: datetime, limit: int) -> Any:
     """The tick's one query: active runs due by `now`, oldest first, locked for this
     transaction (others' locked rows skipped). Served by the partial index ix_flow_run_due."""
-    return list(
-        db.session.execute(
-            select(*_RUN_COLUMNS)
-            .where(FlowRun.status == "active", FlowRun.next_step_at <= now)
-            .order_by(FlowRun.next_step_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+    return (
+        select(*_RUN_COLUMNS)
+        .where(FlowRun.status == "active", FlowRun.next_step_at <= now)
+        .order_by(FlowRun.next_step_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
+
+
+def due_runs(now: datetime, limit: int) -> list[Any]:
+    return list(db.session.execute(due_runs_query(now, limit)))
 
 
 def process_batch(runs: Sequence[Any], now: datetime, report: TickReport) -> set[int]:
@@ -615,7 +657,7 @@ def _codes_for(out: Outcome, facts: Facts, *, final: bool) -> int:
             continue
         message = db.session.scalars(
             Message.for_shop(run.shop_id).where(
-                Message.flow_run_id == run.id, Message.flow_step == index
+                Message.flow_run_id == run.id, Message.flow_step == step_id(step, index)
             )
         ).one()
         problem = None

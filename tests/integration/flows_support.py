@@ -10,7 +10,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from shopify_app.extensions import db
+from shopify_app.extensions import db, get_queue
 from shopify_app.models import Flow, FlowRun, Message, Shop, Subscriber, WebhookDelivery
 from shopify_app.services import flows
 from shopify_app.services.flow_defaults import ensure_default_flows
@@ -180,11 +180,13 @@ def time_passes(**delta: float) -> None:
 
 
 def tick_and_send(run_jobs: Any) -> flows.TickReport:
-    """The periodic tick, then the workers (send jobs, discount steps)."""
-    report = flows.tick()
+    """The periodic tick as the scheduler queues it, run by the workers with what it queues
+    (send jobs, discount steps). Returns the tick's report."""
+    job = get_queue("default").enqueue("jobs.flows.tick")
     run_jobs()
     db.session.expire_all()
-    return report
+    assert job.get_status(refresh=True) == "finished", job.latest_result()
+    return flows.TickReport(**job.return_value())
 
 
 def runs(shop_id: int) -> list[FlowRun]:

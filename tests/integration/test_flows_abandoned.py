@@ -181,3 +181,74 @@ def test_second_reminder_carries_a_unique_code_made_in_shopify(
     assert call.variables["input"]["usageLimit"] == 1
     [run] = runs(shop_id)
     assert run.status == "completed" and run.ended_at is not None
+
+
+def test_shopify_busy_postpones_the_discount_step_then_it_goes_once(
+    app, client, shop, fake_twilio, fake_shopify, run_jobs
+):
+    """Shopify throttling when the reminder's code is to be made: the step is put off (no
+    text queued without its code), and performed once when Shopify answers again."""
+    shop_id = shop.id
+    flow_shop(shop)
+    flow = enable(shop_id, "abandoned_checkout")
+    steps = [dict(s) for s in flow.steps]
+    steps[1] = {
+        **steps[1],
+        "body": "Back to your cart: {checkout_url} - 10% off with {discount_code}",
+        "discount": {"value_type": "percentage", "value": "10"},
+    }
+    flow.steps = steps
+    db.session.commit()
+    deliver(client, "checkouts/create", checkout(), run_jobs)
+    daytime(shop_id)
+    time_passes(minutes=31)
+
+    app.config["DISCOUNT_DEADLINE_SECONDS"] = 0
+    fake_shopify.throttle_next(50)
+    try:
+        assert tick_and_send(run_jobs).parked == 1
+    finally:
+        app.config.pop("DISCOUNT_DEADLINE_SECONDS")
+        fake_shopify._throttle_next.clear()
+    assert flow_texts(shop_id) == []
+    [run] = runs(shop_id)
+    assert (run.status, run.step_index, run.context["discount_attempts"]) == ("active", 1, 1)
+    assert run.next_step_at > utcnow() + timedelta(minutes=4)
+
+    assert tick_and_send(run_jobs).runs == 0  # not due again before the retry time
+    time_passes(minutes=6)
+    tick_and_send(run_jobs)
+    [text] = flow_texts(shop_id)
+    code = db.session.scalars(select(DiscountCode).where(DiscountCode.message_id == text.id)).one()
+    assert text.status == "sent" and code.code in text.body and code.status == "ready"
+    assert len([m for m in fake_twilio.messages if "cart" in m.body]) == 1
+    [run] = runs(shop_id)
+    assert (run.status, run.step_index) == ("active", 3)
+
+
+def test_a_recovered_checkout_shows_in_the_flow_results(api, client, shop, fake_twilio, run_jobs):
+    """The shopper taps the text's link and completes the order: the run exits "purchased",
+    and the flow's results (flow and step) count the text, the click, the order, its
+    revenue."""
+    shop_id = _started(client, shop, run_jobs)
+    time_passes(minutes=31)
+    tick_and_send(run_jobs)
+    [text] = flow_texts(shop_id)
+    link = db.session.scalars(select(Link).where(Link.message_id == text.id)).one()
+    flow_id = link.flow_id
+    phone_browser = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Mobile/15E148"
+    tapped = client.get(f"/r/{link.token}", headers={"User-Agent": phone_browser})
+    assert tapped.status_code in (301, 302, 303, 307)
+    assert tapped.headers["Location"].startswith("https://tidings-test.myshopify.com/59485/")
+    run_jobs()
+    deliver(client, "orders/create", order(created=ago(seconds=-2)), run_jobs)
+    [run] = runs(shop_id)
+    assert (run.status, run.exit_reason) == ("exited", "purchased")
+
+    results = api.get(f"/api/flows/{flow_id}").get_json()["stats"]
+    assert (results["sent"], results["unique_clicks"], results["orders"]) == (1, 1, 1)
+    assert results["revenue"] == "59.90"
+    assert results["runs"]["by_status"] == {"exited": 1}
+    [step] = results["steps"]
+    assert (step["step"], step["sent"], step["unique_clicks"], step["orders"]) == (1, 1, 1, 1)
+    assert step["revenue"] == "59.90"

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from shopify_app.extensions import db
 from shopify_app.models import Flow, FlowRun, Shop
 from shopify_app.services import flow_triggers
-from shopify_app.services.flow_defaults import DEFAULT_FLOWS
+from shopify_app.services.flow_defaults import DEFAULT_FLOWS, FIRST_NEW_STEP_ID
 from shopify_app.sms.compose import find_unknown_tags
 from tests.conftest import ApiClient
 from tests.integration import send_support
@@ -80,8 +80,10 @@ def test_update_steps_settings_holdout_and_name(api: ApiClient, shop: Shop):
     )
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
-    assert body["steps"][2] == {"type": "wait", "minutes": 720}
+    # Steps keep their ids; the one sent without an id, among steps with theirs, is new.
+    assert body["steps"][2] == {"id": 2, "type": "wait", "minutes": 720}
     assert body["steps"][3]["discount"]["value"] == "10"
+    assert body["steps"][3]["id"] >= FIRST_NEW_STEP_ID
     assert (body["settings"], body["holdout_percent"], body["name"]) == (
         {"exit_on_purchase": False},
         10,
