@@ -65,7 +65,7 @@ def uninstall(shop: Shop, at: datetime | None = None) -> UninstallResult:
     runs = db.session.execute(
         update(FlowRun)
         .where(FlowRun.shop_id == shop.id, FlowRun.status == "active")
-        .values(status="exited", exit_reason=UNINSTALL_EXIT_REASON, next_step_at=None)
+        .values(status="exited", exit_reason=UNINSTALL_EXIT_REASON, next_step_at=None, ended_at=at)
     ).rowcount
     imports = db.session.execute(
         update(ImportJob)

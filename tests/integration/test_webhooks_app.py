@@ -59,7 +59,10 @@ def _state(shop_id: int) -> dict[str, list]:
             (c.name, c.status, c.status_reason)
             for c in db.session.scalars(Campaign.for_shop(shop_id))
         ),
-        "runs": [(r.status, r.exit_reason) for r in db.session.scalars(FlowRun.for_shop(shop_id))],
+        "runs": [
+            (r.status, r.exit_reason, r.ended_at is not None)
+            for r in db.session.scalars(FlowRun.for_shop(shop_id))
+        ],
         "imports": sorted(
             (j.filename, j.status, j.csv_text is None)
             for j in db.session.scalars(ImportJob.for_shop(shop_id))
@@ -91,7 +94,7 @@ def test_uninstall_stops_queued_work_and_leaves_other_shop_alone(
             ("sending", "cancelled", "App uninstalled"),
             ("sent", "sent", None),
         ],
-        "runs": [("exited", "uninstalled")],
+        "runs": [("exited", "uninstalled", True)],
         "imports": [("list.csv", "cancelled", True), ("old.csv", "done", True)],
     }
     gone = db.session.get(Shop, shop_id)
