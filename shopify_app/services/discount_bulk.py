@@ -107,6 +107,10 @@ def _settle(calls: ShopifyCalls, discount: Discount, bulk_id: str) -> None:
             break
         calls.pause(attempt)
         attempt += 1
+    if state.failed_count:
+        # Which ones, and why: one dearer read, only for a creation that refused some.
+        detailed = calls.call(bulk_creation, bulk_id, True)
+        state = detailed if detailed is not None else state
     failed = {code.upper(): reason for code, reason in state.failed_codes.items()}
     for row in _codes(discount, "submitted", bulk_id=bulk_id):
         if row.code in failed:

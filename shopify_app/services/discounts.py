@@ -36,6 +36,8 @@ from shopify_app.shopify.discounts import deactivate_discount, delete_discount
 
 log = logging.getLogger(__name__)
 
+# A message in these states may be in the provider's hands even before `sent_at` is written.
+REACHED_PROVIDER = ("sending", "sent", "delivered", "undelivered")
 LOCK_SECONDS = 1800  # longer than the slowest preparation (DISCOUNT_DEADLINE_SECONDS)
 MAX_CODE_ATTEMPTS = 3  # a generated code taken by someone else's discount is replaced
 CLEANUP_BATCH = 200
@@ -405,8 +407,41 @@ def _expire_one(discount: Discount, now: datetime) -> bool:
     return True
 
 
+def _never_texted(campaign_id: Any) -> Any:
+    """No message of the campaign reached (or may be reaching) the provider."""
+    return ~(
+        select(Message.id)
+        .where(
+            Message.campaign_id == campaign_id,
+            Message.sent_at.is_not(None) | Message.status.in_(REACHED_PROVIDER),
+        )
+        .exists()
+    )
+
+
+def _abandoned(limit: int) -> list[Discount]:
+    """Discounts Shopify holds for campaigns that ended before any text left — stopped by
+    the merchant, or by their own codes failing: nobody will ever receive those codes."""
+    return list(
+        db.session.scalars(
+            select(Discount)
+            .join(Campaign, Campaign.id == Discount.campaign_id)
+            .where(
+                Discount.status.in_(("pending", "ready", "failed")),
+                Discount.shopify_id.is_not(None),
+                Campaign.shop_id == Discount.shop_id,
+                Campaign.status == "cancelled",
+                _never_texted(Campaign.id),
+            )
+            .order_by(Discount.id)
+            .limit(limit)
+        )
+    )
+
+
 def cleanup_expired(now: datetime | None = None) -> int:
-    """Retire discounts whose end has passed (a periodic job). Returns how many were retired."""
+    """Retire discounts whose end has passed, and those of campaigns that ended before their
+    first text (a periodic job). Returns how many were retired."""
     now = now or utcnow()
     due = list(
         db.session.scalars(
@@ -418,6 +453,7 @@ def cleanup_expired(now: datetime | None = None) -> int:
             .limit(CLEANUP_BATCH)
         )
     )
+    due += [d for d in _abandoned(CLEANUP_BATCH) if d not in due]
     retired = 0
     for discount in due:
         if _expire_one(discount, now):

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from shopify_app.extensions import db
 from shopify_app.models import Campaign, Click, Flow, Message, Order, Subscriber, Variant
-from shopify_app.services.stats_sql import money_str
+from shopify_app.services.stats_sql import cents, from_cents, money_str
 
 BATCH = 5000
 RESULT_COLUMNS = (
@@ -123,7 +123,11 @@ def _result_rows(shop_id: int, campaign_id: int) -> Iterator[list[Any]]:
         orders = {
             mid: (n, revenue)
             for mid, n, revenue in db.session.execute(
-                select(Order.message_id, func.count(), func.coalesce(func.sum(Order.net_total), 0))
+                select(
+                    Order.message_id,
+                    func.count(),
+                    func.coalesce(func.sum(cents(Order.net_total)), 0),
+                )
                 .where(
                     Order.shop_id == shop_id,
                     Order.message_id.in_(ids),
@@ -149,7 +153,7 @@ def _result_rows(shop_id: int, campaign_id: int) -> Iterator[list[Any]]:
                 str(row.price) if row.price is not None else "",
                 clicks.get(row.id, 0),
                 n,
-                money_str(revenue),
+                money_str(from_cents(revenue)),
             ]
         last_id = ids[-1]
 

@@ -11,8 +11,10 @@ money is returned as Decimal strings. The definitions, also in the API descripti
 - orders: attributed orders that are neither test nor cancelled; revenue: their value net of
   refunds, split by reason (discount / click / view); aov = revenue / orders;
   conversion_rate = orders / delivered.
-- spend = Σ Message.price (each message's cost: segments × the per-segment price, fixed
-  when it was sent); roi = (revenue − spend) / spend.
+- segments and spend count billed messages only: accepted by the provider (`sent_at` set)
+  and not marked failed afterwards (undelivered texts are billed, failed ones are not);
+  spend = Σ Message.price of those (each message's cost: segments × the per-segment price,
+  fixed when it was sent); roi = (revenue − spend) / spend.
 - opt_outs: opt-outs within 48 h after a message of this report, when it was the last marketing
   message the subscriber got before opting out; opt_out_rate = opt_outs / delivered.
 """
@@ -42,12 +44,13 @@ from shopify_app.models import (
 )
 from shopify_app.services import holdout
 from shopify_app.services.attribution import Windows
-from shopify_app.services.stats_sql import money, money_str, plus_hours, ratio
+from shopify_app.services.stats_sql import cents, from_cents, money_str, plus_hours, ratio
 
 OPT_OUT_WINDOW_HOURS = 48
 REASONS = ("discount", "click", "view")
 MARKETING_KINDS = ("campaign", "flow")
 FAILED_STATUSES = ("failed", "undelivered")
+UNBILLED_STATUSES = ("failed",)
 ROI_FORMULA = "roi = (revenue - spend) / spend"
 
 Filter = Callable[[Select[Any]], Select[Any]]
@@ -144,8 +147,12 @@ def _message_totals(scope: Scope, group: Any | None) -> dict[Any, dict[str, Any]
             code = str(error_code) if error_code is not None else "unknown"
             codes = totals["failed_by_error_code"]
             codes[code] = codes.get(code, 0) + n
-        totals["segments"] += int(segments or 0) * n
-        totals["spend"] += Decimal(str(price or 0)) * n
+        # Billed: what the provider accepted, except what it then marked failed (Twilio
+        # charges undelivered texts, not failed ones). A row refused at the API, or still
+        # pending, carries the price it was decided at but cost nothing.
+        billed = sent if status not in UNBILLED_STATUSES else 0
+        totals["segments"] += int(segments or 0) * billed
+        totals["spend"] += Decimal(str(price or 0)) * billed
         if first_due is not None:
             totals["first_due"] = min(filter(None, (totals["first_due"], first_due)))
             totals["last_due"] = max(filter(None, (totals["last_due"], last_due)))
@@ -222,7 +229,8 @@ def _orders(scope: Scope, group: Any | None) -> dict[Any, dict[str, Any]]:
             *_keyed(group),
             Order.attribution_reason,
             func.count(),
-            func.coalesce(func.sum(Order.net_total), 0),
+            # Whole cents: exact on SQLite too, whose NUMERIC columns are floats.
+            func.coalesce(func.sum(cents(Order.net_total)), 0),
         )
         .select_from(Order)
         .where(
@@ -242,7 +250,7 @@ def _orders(scope: Scope, group: Any | None) -> dict[Any, dict[str, Any]]:
         key = _group(values.pop(0)) if group is not None else ALL
         reason, n, revenue = values
         entry = out.setdefault(key, {r: (0, Decimal("0.00")) for r in REASONS})
-        entry[reason] = (int(n), money(revenue))
+        entry[reason] = (int(n), from_cents(revenue))
     return out
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +18,7 @@ from sqlalchemy import Date, Integer, Select, and_, cast, func, literal, select
 
 from shopify_app.extensions import db
 from shopify_app.models import Click, ConsentEvent, FlowRun, Message, Order, Shop, Subscriber
-from shopify_app.services.stats_sql import is_postgres, money, money_str
+from shopify_app.services.stats_sql import cents, from_cents, is_postgres, money_str
 
 MAX_DAYS = 366
 METRICS = ("sent", "clicks", "orders", "revenue", "new_subscribers", "unsubscribes")
@@ -134,7 +133,7 @@ def daily_series(
     )
     orders = _daily(
         Order.ordered_at,
-        lambda b: select(b, func.count(), func.coalesce(func.sum(Order.net_total), 0)).where(
+        lambda b: select(b, func.count(), func.coalesce(func.sum(cents(Order.net_total)), 0)).where(
             Order.shop_id == shop.id,
             scope.orders(),
             Order.test.is_(False),
@@ -172,14 +171,14 @@ def daily_series(
     rows = []
     day = first
     while day <= last:
-        order_values = orders.get(day, [0, Decimal("0")])
+        order_values = orders.get(day, [0, 0])
         rows.append(
             {
                 "date": day.isoformat(),
                 "sent": int(sent.get(day, [0])[0]),
                 "clicks": int(clicks.get(day, [0])[0]),
                 "orders": int(order_values[0]),
-                "revenue": money_str(money(order_values[1])),
+                "revenue": money_str(from_cents(order_values[1])),
                 "new_subscribers": int(growth.get(day, [0])[0]) if scope.whole_shop else None,
                 "unsubscribes": int(quits.get(day, [0])[0]) if scope.whole_shop else None,
             }

@@ -43,6 +43,16 @@ mutation AddRedeemCodes($discountId: ID!, $codes: [DiscountRedeemCodeInput!]!) {
 }
 """
 
+# Polling asks only for the counts (a point or two of the cost bucket); the codes and their
+# errors (a page of 250: some 250 points) are read once, and only when some failed.
+BULK_PROGRESS = """
+query RedeemCodeBulkProgress($id: ID!) {
+  discountRedeemCodeBulkCreation(id: $id) {
+    id done codesCount importedCount failedCount
+  }
+}
+"""
+
 BULK_STATUS = """
 query RedeemCodeBulkCreation($id: ID!) {
   discountRedeemCodeBulkCreation(id: $id) {
@@ -158,9 +168,13 @@ def bulk_add_codes(client: ShopifyClient, discount_gid: str, codes: list[str]) -
     return str(result["bulkCreation"]["id"])
 
 
-def bulk_creation(client: ShopifyClient, bulk_gid: str) -> BulkCreation | None:
-    """The state of one asynchronous bulk creation (None if Shopify does not know it)."""
-    node = client.execute(BULK_STATUS, {"id": bulk_gid}).get("discountRedeemCodeBulkCreation")
+def bulk_creation(
+    client: ShopifyClient, bulk_gid: str, with_codes: bool = False
+) -> BulkCreation | None:
+    """The state of one asynchronous bulk creation (None if Shopify does not know it); with
+    `with_codes`, also which codes it refused and why (`failed_codes`)."""
+    query = BULK_STATUS if with_codes else BULK_PROGRESS
+    node = client.execute(query, {"id": bulk_gid}).get("discountRedeemCodeBulkCreation")
     if not node:
         return None
     failed: dict[str, str] = {}

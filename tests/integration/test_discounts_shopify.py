@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from time import monotonic
+from types import SimpleNamespace
 
 import pytest
 from flask import Flask
@@ -13,7 +15,7 @@ from sqlalchemy import func, select
 
 from shopify_app.extensions import db
 from shopify_app.models import Campaign, Discount, DiscountCode, Message, Shop, utcnow
-from shopify_app.services import discounts
+from shopify_app.services import discount_calls, discounts
 from shopify_app.services.codes import ALPHABET
 from tests.conftest import API_KEY, API_SECRET, SHOP_DOMAIN
 from tests.fakes.shopify_server import TAKEN_MESSAGE, FakeShopify, GraphQLError
@@ -57,16 +59,16 @@ def fake(app: Flask, _fake_server: FakeShopify) -> Iterator[FakeShopify]:
         _fake_server.on("discountCodeBasicCreate", None)
 
 
-def unique_campaign(shop: Shop, recipients: int, **fields) -> Campaign:
+def unique_campaign(shop: Shop, recipients: int, first: int = 0, **fields) -> Campaign:
     row = campaign(
         shop,
         "Fall sale",
         discount_mode="unique",
-        discount_config=dict(CONFIG),
+        discount_config=fields.pop("discount_config", dict(CONFIG)),
         status="sending",
         **fields,
     )
-    for i in range(recipients):
+    for i in range(first, first + recipients):
         sub = subscriber(shop, f"+1617555{i:04d}")
         message(shop, sub, sent=None, status="pending", campaign_id=row.id)
     db.session.commit()
@@ -194,6 +196,48 @@ def test_unique_codes_in_chunks_with_throttle_in_the_middle(fake: FakeShopify, s
     assert discounts.code_for(some) == next(c.code for c in codes if c.message_id == some.id)
 
 
+def test_codes_wait_for_the_cost_bucket_as_shopify_reports_it(
+    fake: FakeShopify, shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 25-point bucket refilling at 2 points/s: the 10-point mutations run it dry and
+    Shopify answers THROTTLED on its own. Each wait comes from the throttleStatus of that
+    answer — (cost - available) / restore rate, not a blind back-off — and is just enough: the
+    retried call goes through. Polling costs a point (the codes are not fetched when none
+    failed). The campaign gets every code; nobody sleeps for real (the fake clock moves)."""
+    sale = unique_campaign(shop, 520)
+    fake.set_bucket(SHOP_DOMAIN, available=25, maximum=25, restore_rate=2)
+    waits: list[tuple[float, float]] = []  # (seconds waited, points in the bucket before)
+
+    def sleep(seconds: float) -> None:
+        bucket = fake._bucket(SHOP_DOMAIN)
+        bucket.refill(fake.now())
+        waits.append((seconds, bucket.available))
+        fake.advance(seconds)
+
+    monkeypatch.setattr(discount_calls, "time", SimpleNamespace(sleep=sleep, monotonic=monotonic))
+    result = discounts.prepare_campaign_discount(sale.id)
+    assert (result.status, result.codes_ready, result.codes_failed) == ("ready", 520, 0)
+    adds = [c for c in fake.calls_for("discountRedeemCodeBulkAdd") if not c.throttled]
+    assert [len(c.variables["codes"]) for c in adds] == [250, 250, 19]
+    throttled = fake.throttled_calls
+    assert "discountRedeemCodeBulkAdd" in {c.field for c in throttled}
+    assert len(waits) == len(throttled)
+    for (seconds, available), call in zip(waits, throttled, strict=True):
+        # Shopify reports whole points; the client adds 50 ms of slack for clock skew.
+        needed = (call.cost - int(available)) / 2 + 0.05
+        assert abs(seconds - needed) < 0.6, (seconds, needed)
+        assert seconds <= call.cost / 2 + 0.06  # never more than the call itself needs
+    # Each throttled call was retried at once and went through.
+    calls = fake.graphql_calls
+    for call in throttled:
+        retry = calls[calls.index(call) + 1]
+        assert (retry.field, retry.throttled) == (call.field, False)
+    polls = [c for c in fake.calls_for("discountRedeemCodeBulkCreation") if not c.throttled]
+    assert len(polls) == 3 and {c.cost for c in polls} == {1}
+    gid = db.session.get(Discount, result.discount_id).shopify_id
+    assert len(fake.discounts[SHOP_DOMAIN][gid]["codes"]) == 520
+
+
 def test_refused_codes_get_fresh_ones(fake: FakeShopify, shop: Shop) -> None:
     """Codes Shopify refuses (TAKEN) in a bulk creation are replaced and added again."""
     sale = unique_campaign(shop, 5)
@@ -217,6 +261,9 @@ def test_refused_codes_get_fresh_ones(fake: FakeShopify, shop: Shop) -> None:
     assert not current & set(refused)
     adds = fake.calls_for("discountRedeemCodeBulkAdd")
     assert [len(c.variables["codes"]) for c in adds] == [4, 2]
+    # The refused codes (and why) were read once, for the creation that refused some.
+    detailed = [c for c in fake.calls_for("discountRedeemCodeBulkCreation") if "codes(" in c.query]
+    assert len(detailed) == 1
 
 
 def test_codes_refused_every_time_fail_the_preparation(fake: FakeShopify, shop: Shop) -> None:
@@ -357,6 +404,42 @@ def test_cleanup_expired(fake: FakeShopify, shop: Shop) -> None:
     assert {d.status for d in db.session.scalars(select(Discount))} == {"expired"}
     assert {c.status for c in db.session.scalars(select(DiscountCode))} == {"expired"}
     assert discounts.cleanup_expired(now=utcnow() + timedelta(days=3650)) == 0
+
+
+def test_cleanup_retires_codes_of_campaigns_that_never_texted(
+    fake: FakeShopify, shop: Shop
+) -> None:
+    """A campaign stopped before its first text (its codes failed, or the merchant ended it)
+    leaves codes nobody will receive: the clean-up deletes them from Shopify. A stopped
+    campaign that did text keeps its codes — someone may be about to use one."""
+    later = {**CONFIG, "ends_at": "2099-01-01T00:00:00Z"}  # none has reached its end
+    stopped = unique_campaign(shop, 3, discount_config=later)
+    discounts.prepare_campaign_discount(stopped.id)
+    texted = unique_campaign(shop, 2, first=10, discount_config=later)
+    discounts.prepare_campaign_discount(texted.id)
+    first = db.session.scalars(select(Message).where(Message.campaign_id == texted.id)).first()
+    first.status, first.sent_at = "sent", utcnow()
+    running = unique_campaign(
+        shop, 2, first=20, discount_config=later
+    )  # still sending: not touched either
+    discounts.prepare_campaign_discount(running.id)
+    stopped.status = texted.status = "cancelled"
+    db.session.commit()
+    gids = {
+        d.campaign_id: d.shopify_id
+        for d in db.session.scalars(select(Discount).where(Discount.shopify_id.is_not(None)))
+    }
+
+    assert discounts.cleanup_expired() == 1
+    [deleted] = fake.calls_for("discountCodeDelete")
+    assert deleted.variables["id"] == gids[stopped.id]
+    assert gids[stopped.id] not in fake.discounts[SHOP_DOMAIN]
+    assert {gids[texted.id], gids[running.id]} <= set(fake.discounts[SHOP_DOMAIN])
+    status = {d.campaign_id: d.status for d in db.session.scalars(select(Discount))}
+    assert status == {stopped.id: "expired", texted.id: "ready", running.id: "ready"}
+    assert {c.status for c in codes_of(stopped.id)} == {"expired"}
+    assert discounts.code_for(first) is not None
+    assert discounts.cleanup_expired() == 0
 
 
 def test_value_precision(fake: FakeShopify, shop: Shop) -> None:
