@@ -24,5 +24,6 @@ def prepare_campaign_discount(campaign_id: int) -> dict[str, Any]:
 
 
 def cleanup_expired() -> dict[str, int]:
-    """Deactivate or delete discounts whose end has passed, in Shopify and here."""
+    """Deactivate or delete, in Shopify and here, discounts whose end has passed and those of
+    campaigns that ended before their first text."""
     return {"retired": discounts.cleanup_expired()}
