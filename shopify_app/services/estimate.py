@@ -229,6 +229,7 @@ def _length_groups(
 def review(shop: Shop, campaign: Campaign, *, now: datetime | None = None) -> dict[str, Any]:
     """Everything the merchant sees before sending, and what blocks the send."""
     now = now or utcnow()
+    segments.without_jit()  # the audience queries, as for a segment count
     issues: list[Issue] = []
     rules = send_checks.shop_rules(shop, current_app.config)
     texts = templates_of(campaign)

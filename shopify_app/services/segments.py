@@ -40,7 +40,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, text, true
 
 from shopify_app.extensions import db
 from shopify_app.models import Checkout, Click, Message, Subscriber, utcnow
@@ -419,7 +419,16 @@ def count(
     """How many sendable subscribers the tree (validated here) selects, after exclusions."""
     ctx = Context(shop_id, zone, now or utcnow())
     where = audience_condition(validate(tree), validate_exclusions(exclusions), ctx)
+    without_jit()
     return int(db.session.scalar(select(func.count()).select_from(Subscriber).where(where)) or 0)
+
+
+def without_jit() -> None:
+    """Turn PostgreSQL's JIT off for the rest of this transaction. A big shop's audience query
+    has a cost estimate that triggers it, and compiling takes far longer than running: 1.8 s
+    against 0.1 s for a 5-rule segment over 100 000 subscribers."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL jit = off"))
 
 
 def describe_fields() -> list[dict[str, Any]]:

@@ -307,3 +307,30 @@ def test_list_and_filter(api, shop: Shop) -> None:
     assert [c["id"] for c in items] == [second.id, first.id]
     sent = api.get("/api/campaigns?status=sent").get_json()["items"]
     assert [c["id"] for c in sent] == [second.id]
+
+
+def test_every_route_is_in_the_openapi_document(client) -> None:
+    """The campaign and segment API, each route with its methods, in /api/openapi.json."""
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    expected = {
+        "/api/campaigns": {"get", "post"},
+        "/api/campaigns/{campaign_id}": {"get", "patch", "delete"},
+        "/api/campaigns/{campaign_id}/schedule": {"post"},
+        "/api/campaigns/{campaign_id}/unschedule": {"post"},
+        "/api/campaigns/{campaign_id}/send-now": {"post"},
+        "/api/campaigns/{campaign_id}/end": {"post"},
+        "/api/campaigns/{campaign_id}/review": {"get"},
+        "/api/campaigns/{campaign_id}/progress": {"get"},
+        "/api/campaigns/{campaign_id}/stats": {"get"},
+        "/api/campaigns/{campaign_id}/variants": {"get", "put"},
+        "/api/campaigns/{campaign_id}/winner": {"post"},
+        "/api/segments": {"get", "post"},
+        "/api/segments/{segment_id}": {"get", "patch", "delete"},
+        "/api/segments/{segment_id}/count": {"get"},
+        "/api/segments/count": {"post"},
+        "/api/segments/builtins": {"get"},
+        "/api/segments/fields": {"get"},
+    }
+    for path, methods in expected.items():
+        assert path in paths, path
+        assert methods <= set(paths[path]), (path, set(paths[path]))
