@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 BENCH_SECRET = "bench-api-secret-0123456789abcdef0123456789"
@@ -80,3 +80,53 @@ def gunicorn(env: dict[str, str], workers: int = 2) -> Iterator[int]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _split_raw(raw: bytes) -> tuple[str, str, dict[str, str], bytes]:
+    """A request the load generator would send, as (method, path, headers, body)."""
+    head, body = raw.split(b"\r\n\r\n", 1)
+    request_line, *header_lines = head.decode("latin-1").split("\r\n")
+    method, path, _version = request_line.split(" ", 2)
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    for hop in ("Host", "Connection", "Content-Length"):
+        headers.pop(hop, None)
+    return method, path, headers, body
+
+
+def profile_request_path(
+    env: dict[str, str], factory: Callable[[int], bytes], n: int, *, expect: int
+) -> list[str]:
+    """The request path's CPU, in this process: the WSGI app called with prepared environs (no
+    sockets, no gunicorn, no test client), so it is what one request costs the app itself, by
+    layer. Printed beside the load figures so a missed target comes with what holds it back."""
+    from werkzeug.test import EnvironBuilder
+
+    from bench.common import cpu_profile
+    from shopify_app import create_app
+    from shopify_app.extensions import db
+
+    app = create_app(env)
+    environs = []
+    for i in range(n + 50):
+        method, path, headers, body = _split_raw(factory(i))
+        builder = EnvironBuilder(path=path, method=method, headers=headers, data=body)
+        environs.append(builder.get_environ())
+        builder.close()
+
+    def one(i: int) -> None:
+        statuses: list[str] = []
+        body = app(environs[i], lambda status, headers, exc_info=None: statuses.append(status))
+        try:
+            b"".join(body)
+        finally:
+            getattr(body, "close", lambda: None)()
+        if int(statuses[0][:3]) != expect:
+            raise RuntimeError(f"request {i} answered {statuses[0]}, expected {expect}")
+
+    for i in range(n, n + 50):  # warm: pools, prepared statements, compiled-SQL caches
+        one(i)
+    try:
+        return cpu_profile(one, n)
+    finally:
+        with app.app_context():
+            db.engine.dispose()

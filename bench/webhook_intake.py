@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text
 
 from bench.common import bench_db_url, bench_redis_url, emit, ensure_database, percentile
 from bench.loadgen import build_request, closed_loop, open_loop
-from bench.server import BENCH_SECRET, app_env, gunicorn
+from bench.server import BENCH_SECRET, app_env, gunicorn, profile_request_path
 from bench.workers import WorkerPool
 
 SHOP = "tidings-bench.myshopify.com"
@@ -221,6 +221,15 @@ def main() -> int:
         assert headline is not None
         emit("webhooks.p50_ms", headline[0], "ms")
         emit("webhooks.p99_ms", headline[1], "ms")
+    # What one acknowledgement costs the app's CPU, by layer (the answer to "what holds it
+    # back" when the 1 000/s target is missed), beside the bare endpoint's cost.
+    for line in profile_request_path(
+        env,
+        order_request_factory("localhost", phones, 8_000_000_000),
+        max(200, int(2000 * scale)),
+        expect=200,
+    ):
+        print(line.replace("profile:", "profile webhook:"))
     rate, _orders, _attributed = worker_side(db_url, redis_url, max(8.0, 30 * scale))
     emit("webhooks.attributed_per_s", rate, "orders/s")
     return 0

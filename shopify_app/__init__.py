@@ -37,6 +37,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings.DATABASE_URL.startswith("sqlite"):
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
 
+    from shopify_app.api._common import RowIdConverter
+
+    app.url_map.converters["int"] = RowIdConverter  # before any route is added
     _init_extensions(app)
     _register_blueprints(app)
     _register_cli(app)
@@ -44,9 +47,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _init_extensions(app: Flask) -> None:
-    from flask_smorest import Api
-
     from shopify_app import models  # noqa: F401 - every model registered on the metadata
+    from shopify_app.api._common import TidingsApi
     from shopify_app.extensions import db, migrate
 
     db.init_app(app)
@@ -54,7 +56,7 @@ def _init_extensions(app: Flask) -> None:
         app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True
     )
     # One Api per app: flask-smorest's Api remembers the app it was bound to.
-    app.extensions["tidings_api"] = Api(app)
+    app.extensions["tidings_api"] = TidingsApi(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -2,21 +2,23 @@
 
 Verify the HMAC on the raw body, record the delivery (its unique webhook id makes a repeat a
 no-op), ask for a drain after commit, answer. Nothing slow happens before the answer: Shopify
-times out after five seconds and the endpoint must ack 1 000 deliveries a second — so the
-request is one INSERT (a statement built once), one COMMIT and one Redis SET NX.
+times out after five seconds and the endpoint must ack 1 000 deliveries a second — so on
+PostgreSQL the request is one autocommitted INSERT (a statement built once, on the door's own
+pool: no BEGIN, COMMIT or ping round trips) and one Redis SET NX.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy import Insert, bindparam, insert, select
+from sqlalchemy import Engine, Insert, bindparam, create_engine, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from shopify_app.auth.shop_domain import valid_shop_domain
 from shopify_app.extensions import db
@@ -90,7 +92,7 @@ def receive() -> Response:
 
 
 def _record(domain: str, topic: str, webhook_id: str, body: str, size: int) -> None:
-    """Insert the delivery (a duplicate webhook id inserts nothing), commit, ask for a drain."""
+    """Record the delivery (a duplicate webhook id inserts nothing), then ask for a drain."""
     handled = handler_for(topic) is not None
     now = utcnow()
     params = {
@@ -110,11 +112,10 @@ def _record(domain: str, topic: str, webhook_id: str, body: str, size: int) -> N
         "created_at": now,
         "updated_at": now,
     }
-    if _insert_once(params) is None:
-        db.session.rollback()
+    outcome = _insert_once(params)
+    if outcome is _DUPLICATE:
         log.info("duplicate shopify webhook %s (%s): already recorded", webhook_id, topic)
         return
-    db.session.commit()
     if not handled:
         log.info("shopify webhook %s ignored: %s", topic, _ignored_reason(topic))
         return
@@ -156,20 +157,79 @@ def _insert_statement(dialect: str) -> Insert:
     return stmt
 
 
-def _insert_once(params: dict[str, Any]) -> int | None:
-    """Insert the delivery; its id, or None for a duplicate webhook id."""
+# What _insert_once reports besides a new row's id.
+_DUPLICATE = "duplicate"  # the webhook id was recorded before: nothing to do
+_UNSURE = "unsure"  # a retry after a lost connection found the row: maybe ours, maybe not
+
+
+def _insert_once(params: dict[str, Any]) -> int | str:
+    """Insert and commit the delivery; its id, _DUPLICATE, or _UNSURE (drain it anyway)."""
+    engine = _intake_engine()
+    if engine is not None:
+        return _insert_autocommit(engine, params)
     dialect = db.session.get_bind().dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        return db.session.execute(_insert_statement(dialect), params).scalar_one_or_none()
-    shop_id = select(Shop.id).where(Shop.domain == params["shop_domain"]).scalar_subquery()
-    values = dict(params, shop_id=shop_id)
-    try:
-        with db.session.begin_nested():
-            return db.session.execute(
-                insert(_TABLE).values(values).returning(_TABLE.c.id)
-            ).scalar_one()
-    except IntegrityError:
-        return None
+    if dialect == "sqlite":
+        new_id = db.session.execute(_insert_statement(dialect), params).scalar_one_or_none()
+    else:
+        shop_id = select(Shop.id).where(Shop.domain == params["shop_domain"]).scalar_subquery()
+        try:
+            with db.session.begin_nested():
+                new_id = db.session.execute(
+                    insert(_TABLE).values(dict(params, shop_id=shop_id)).returning(_TABLE.c.id)
+                ).scalar_one()
+        except IntegrityError:
+            new_id = None
+    if new_id is None:
+        db.session.rollback()
+        return _DUPLICATE
+    db.session.commit()
+    return new_id
+
+
+def _insert_autocommit(engine: Engine, params: dict[str, Any]) -> int | str:
+    """PostgreSQL: the INSERT ... ON CONFLICT DO NOTHING in autocommit mode is the whole
+    transaction, so recording a delivery is one round trip (no BEGIN, COMMIT, pool ping or
+    reset). A pooled connection the server dropped fails here instead of at a ping: it is
+    tried once more on a fresh one; if that finds the row, the first attempt may have written
+    it before the answer was lost."""
+    stmt = _insert_statement("postgresql")
+    for attempt in (1, 2):
+        try:
+            with engine.connect() as conn:
+                new_id = conn.execute(stmt, params).scalar_one_or_none()
+        except DBAPIError as exc:
+            if attempt == 2 or not exc.connection_invalidated:
+                raise
+            log.warning("webhook intake connection was dropped; recording on a fresh one")
+            continue
+        if new_id is not None:
+            return new_id
+        return _DUPLICATE if attempt == 1 else _UNSURE
+    raise AssertionError("unreachable")
+
+
+_ENGINE_KEY = "tidings_webhook_intake_engine"
+_engine_lock = threading.Lock()
+
+
+def _intake_engine() -> Engine | None:
+    """The door's own engine on PostgreSQL (autocommit, no pre-ping), one per app and
+    process; None elsewhere (SQLite is for development: the session's transaction is used)."""
+    engine = current_app.extensions.get(_ENGINE_KEY)
+    if engine is not None or db.engine.dialect.name != "postgresql":
+        return engine
+    with _engine_lock:
+        engine = current_app.extensions.get(_ENGINE_KEY)
+        if engine is None:
+            engine = create_engine(
+                db.engine.url,
+                isolation_level="AUTOCOMMIT",
+                pool_pre_ping=False,
+                pool_size=10,
+                max_overflow=20,
+            )
+            current_app.extensions[_ENGINE_KEY] = engine
+    return engine
 
 
 def _parse_time(value: str | None) -> datetime | None:

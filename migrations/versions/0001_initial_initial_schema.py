@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-23 10:37:40.665100
+Create Date: 2026-11-23 12:01:41.677237
 
 """
 from alembic import op
@@ -218,7 +218,7 @@ def upgrade():
     sa.Column('discount_config', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('holdout_percent', sa.Integer(), nullable=False),
     sa.Column('ab_test_percent', sa.Integer(), nullable=False),
-    sa.Column('ab_metric', sa.String(length=20), nullable=False),
+    sa.Column('ab_metric', sa.String(length=32), nullable=False),
     sa.Column('ab_wait_minutes', sa.Integer(), nullable=False),
     sa.Column('ab_auto_winner', sa.Boolean(), nullable=False),
     sa.Column('winner_variant_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),

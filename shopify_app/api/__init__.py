@@ -10,10 +10,13 @@ import importlib
 import pkgutil
 
 from flask import Flask
+from marshmallow import fields
 
 
 def register_api(app: Flask) -> None:
     api = app.extensions["tidings_api"]
+    # Money leaves the API as a string ("59.00", fields.Decimal(as_string=True)), never a float.
+    api.register_field(fields.Decimal, "string", "decimal")
     api.spec.components.security_scheme(
         "sessionToken", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

@@ -9,8 +9,10 @@ from typing import Any
 
 from flask import g, jsonify
 from flask.typing import ResponseReturnValue
-from marshmallow import Schema, fields
+from flask_smorest import Api
+from marshmallow import Schema, fields, validate
 from sqlalchemy import Select
+from werkzeug.routing import IntegerConverter
 
 from shopify_app.extensions import db
 from shopify_app.models import Shop
@@ -24,6 +26,22 @@ class ErrorBodySchema(Schema):
 
 class ErrorSchema(Schema):
     error = fields.Nested(ErrorBodySchema, required=True)
+
+
+class TidingsApi(Api):
+    """flask-smorest's Api documenting the error shape the API really answers with
+    (shopify_app/errors.py), not flask-smorest's own: clients and schemathesis read it."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every route: a row id, so at most PostgreSQL's bigint. A larger number
+    names no row (404) instead of reaching the database and failing there (500)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 class ApiError(Exception):
@@ -54,7 +72,8 @@ def current_shop() -> Shop:
 
 class PageArgsSchema(Schema):
     cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=lambda n: 1 <= n <= 200)
+    # A validator must raise (marshmallow 4 ignores a False return); Range also documents it.
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class PageMetaSchema(Schema):
@@ -92,7 +111,10 @@ def keyset_page(
     """Page by id (`id < last` newest first, or `id > last`), never by OFFSET."""
     after = decode_cursor(cursor)
     if after is not None:
-        last = int(after.get("id", 0))
+        last = after.get("id", 0)
+        # A forged cursor must not reach the database as a string or a 70-bit integer.
+        if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last < 2**63:
+            raise ApiError(400, "bad_cursor", "The page cursor is not valid.")
         stmt = stmt.where(id_column < last if descending else id_column > last)
     stmt = stmt.order_by(id_column.desc() if descending else id_column.asc()).limit(limit + 1)
     rows = list(db.session.scalars(stmt))

@@ -34,7 +34,7 @@ class Campaign(ShopScoped):
     holdout_percent: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     # A/B: share of the audience in the test, metric, wait before the winner goes out.
     ab_test_percent: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
-    ab_metric: Mapped[str] = mapped_column(String(20), default="ctr", nullable=False)
+    ab_metric: Mapped[str] = mapped_column(String(32), default="ctr", nullable=False)
     ab_wait_minutes: Mapped[int] = mapped_column(Integer, default=240, nullable=False)
     ab_auto_winner: Mapped[bool] = mapped_column(default=True, nullable=False)
     winner_variant_id: Mapped[int | None] = mapped_column(BigId)

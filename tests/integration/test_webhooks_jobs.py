@@ -211,6 +211,64 @@ def test_a_backlog_drains_in_batches_with_helpers(client, shop, run_jobs, flaky,
     assert flaky["calls"] == 5
 
 
+class _WorkerKilled(BaseException):
+    """What a SIGKILL looks like from inside: nothing after it runs, no `except Exception`."""
+
+
+def test_a_drain_that_dies_mid_batch_loses_nothing(client, shop, run_jobs, flaky):
+    """The worker running the drain dies in the middle of a batch: the batch's transaction
+    never commits, so its rows are still "received" (the handler's effects undone); the next
+    delivery queues a new drain (the dead one had cleared the flag), and every delivery is
+    processed exactly once."""
+    shop_id, domain = shop.id, shop.domain
+    for n in range(3):
+        post_shopify(client, "tests/flaky", {"phone": PHONE, "n": n}, shop=domain)
+    db.session.remove()
+    get_redis().flushdb()  # the queued drain is the one we run by hand below
+    handlers.unregister("tests/flaky")
+    calls = []
+
+    @handles("tests/flaky")
+    def dies_on_the_second(shop_row, payload, delivery):
+        calls.append(payload["n"])
+        shop_row.name = "changed by a handler whose batch died"
+        if payload["n"] == 1:
+            raise _WorkerKilled
+
+    with pytest.raises(_WorkerKilled):
+        webhook_jobs.drain()
+    db.session.rollback()  # what the dead process's connection closing amounts to
+    assert {d.status for d in deliveries()} == {"received"}
+    assert db.session.get(Shop, shop_id).name != "changed by a handler whose batch died"
+    assert not get_redis().exists(handlers.DRAIN_FLAG)
+    assert calls == [0, 1]
+
+    handlers.unregister("tests/flaky")
+    calls.clear()
+
+    @handles("tests/flaky")
+    def healthy_again(shop_row, payload, delivery):
+        calls.append(payload["n"])
+
+    post_shopify(client, "tests/flaky", {"phone": PHONE, "n": 3}, shop=domain)
+    assert [f for f, _ in queued_jobs()] == ["jobs.webhooks.drain"]
+    run_jobs()
+    assert [d.status for d in deliveries()] == ["processed"] * 4
+    assert sorted(calls) == [0, 1, 2, 3]
+
+
+def test_a_drain_lost_with_its_worker_is_replaced_by_the_sweep(client, shop, run_jobs, flaky):
+    """No later delivery comes: the periodic sweep finds the rows the dead drain left."""
+    flaky["fail"] = False
+    post_shopify(client, "tests/flaky", {"phone": PHONE}, shop=shop.domain)
+    get_redis().flushdb()  # the drain job died with its worker; its flag expired
+    later = utcnow() + STALE_AFTER + timedelta(seconds=5)
+    assert requeue_stale(now=later) == 1
+    run_jobs()
+    assert [d.status for d in deliveries()] == ["processed"]
+    assert flaky["calls"] == 1
+
+
 def test_concurrent_drains_skip_each_others_rows(app, client, shop, flaky):
     """PostgreSQL: rows another drain holds are skipped, not waited for or run twice."""
     if db.engine.dialect.name != "postgresql":

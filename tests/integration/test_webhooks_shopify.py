@@ -19,6 +19,7 @@ from tests.integration.webhook_support import (
     queued_jobs,
 )
 from webhooks import handlers
+from webhooks import shopify as shopify_door
 from webhooks.handlers import COMPLIANCE_TOPICS, handles
 
 ORDER = {"id": 820982911946154508, "phone": "+14155550123", "total_price": "19.99"}
@@ -247,17 +248,43 @@ def test_delivery_that_cannot_be_recorded_is_500_so_shopify_retries(client, shop
 
 
 def test_job_is_queued_only_after_commit(client, shop, monkeypatch):
-    """If the commit fails, no job is pushed (a rolled-back delivery never runs)."""
+    """If recording fails (the INSERT's commit), no job is pushed and the answer is a 500."""
 
-    def failing_commit():
+    def failing_record(params):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(db.session, "commit", failing_commit)
+    monkeypatch.setattr(shopify_door, "_insert_once", failing_record)
     res = post_shopify(client, "app/scopes_update", {"current": []}, shop=shop.domain)
     monkeypatch.undo()
     assert res.status_code == 500
     assert queued_job_args() == []
     assert deliveries() == []
+
+
+def test_a_dropped_intake_connection_is_replaced_not_answered_500(client, shop):
+    """PostgreSQL: the door's pool has no pre-ping; a connection the server dropped (restart,
+    proxy, pg_terminate_backend) costs one retry on a fresh connection, not a lost delivery."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the door's own autocommit pool is PostgreSQL's")
+    assert (
+        post_shopify(client, "tests/none", {}, shop=shop.domain, webhook_id="a").status_code == 200
+    )
+    db.session.execute(
+        text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    )
+    db.session.commit()
+    res = post_shopify(client, "orders/create", ORDER, shop=shop.domain, webhook_id="b")
+    assert res.status_code == 200
+    res = post_shopify(client, "orders/create", ORDER, shop=shop.domain, webhook_id="b")
+    assert res.status_code == 200
+    assert [(d.webhook_id, d.status) for d in deliveries()] == [
+        ("a", "ignored"),
+        ("b", "received"),
+    ]
+    assert len(queued_job_args()) == 1
 
 
 def test_shop_lookup_uses_the_header_domain(client, shop, other_shop):
