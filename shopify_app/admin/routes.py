@@ -143,9 +143,18 @@ def segment_edit(segment_id: int) -> ResponseReturnValue:
     return _page("segment_edit", segmentId=segment_id)
 
 
+# The storefront pop-up's app embed block (extensions/sms-optin/blocks/optin-embed.liquid): the
+# theme editor deep link turns it on, and holds its look (colour, display mode, delay).
+OPTIN_EMBED_BLOCK = "optin-embed"
+
+
 @bp.get("/app/settings")
 def settings() -> ResponseReturnValue:
-    return _page("settings")
+    return _page(
+        "settings",
+        apiKey=current_app.config["SHOPIFY_API_KEY"],
+        embedBlock=OPTIN_EMBED_BLOCK,
+    )
 
 
 @bp.get("/app/outbox")

@@ -19,6 +19,7 @@ from shopify_app.api._common import ApiError, current_shop
 from shopify_app.models import Campaign, Flow, utcnow
 from shopify_app.services import recompute, stats
 from shopify_app.services.exports import attributed_orders_csv, campaign_results_csv
+from shopify_app.services.link_stats import campaign_link_stats
 from shopify_app.services.timeseries import MAX_DAYS, daily_series, local_bounds
 
 DEFINITIONS = (
@@ -28,7 +29,8 @@ DEFINITIONS = (
     "/ delivered; orders = attributed orders, test and cancelled ones excluded; revenue = their "
     "value in the shop currency net of refunds, split by reason (discount code, click, view-"
     "through); aov = revenue / orders; conversion_rate = orders / delivered; spend = sum of each "
-    "message's cost (segments x per-segment price); ROI = (revenue - spend) / spend; opt_outs = "
+    "billed message's cost (segments x per-segment price; billed = accepted by the provider and "
+    "not failed afterwards); ROI = (revenue - spend) / spend; opt_outs = "
     "opt-outs within 48 h after a message that was the subscriber's last one; opt_out_rate = "
     "opt_outs / delivered. Holdout: revenue per recipient (all orders in the attribution window "
     "after the send) of recipients vs. the held-out group; incremental revenue = difference x "
@@ -94,7 +96,7 @@ class StatsSchema(Schema):
     failed = fields.Integer()
     failed_by_error_code = fields.Dict(keys=fields.String(), values=fields.Integer())
     delivery_rate = _rate("delivered / sent")
-    segments = fields.Integer()
+    segments = fields.Integer(metadata={"description": "segments of billed messages"})
     clicks = fields.Integer()
     bot_clicks = fields.Integer()
     unique_clicks = fields.Integer()
@@ -105,7 +107,7 @@ class StatsSchema(Schema):
     revenue_by_reason = fields.Nested(ReasonMoneySchema)
     aov = fields.String(allow_none=True, metadata={"description": "revenue / orders"})
     conversion_rate = _rate("orders / delivered")
-    spend = _money("sum of message costs")
+    spend = _money("sum of billed message costs (segments x per-segment price)")
     roi = _rate("(revenue - spend) / spend")
     roi_formula = fields.String()
     opt_outs = fields.Integer()
@@ -145,6 +147,15 @@ class CampaignStatsSchema(StatsSchema):
 class VariantStatsSchema(StatsSchema):
     variant_id = fields.Integer(allow_none=True)
     label = fields.String(allow_none=True)
+
+
+class LinkStatsSchema(Schema):
+    url = fields.String(metadata={"description": "the destination as written in the text"})
+    texts = fields.Integer(metadata={"description": "texts that carried this link"})
+    clicks = fields.Integer(metadata={"description": "human clicks"})
+    bot_clicks = fields.Integer()
+    unique_clicks = fields.Integer(metadata={"description": "distinct subscribers who clicked"})
+    ctr = _rate("unique_clicks / texts")
 
 
 class FlowStepStatsSchema(StatsSchema):
@@ -222,10 +233,17 @@ def _flow(flow_id: int) -> Flow:
     return flow
 
 
+_EARLIEST, _LATEST = date(2000, 1, 1), date(2100, 12, 31)
+
+
 def _days(args: dict[str, Any]) -> tuple[date, date, ZoneInfo]:
     zone = ZoneInfo(current_shop().timezone or "UTC")
     today = utcnow().astimezone(zone).date()
     last = args.get("until") or today
+    for value in (last, args.get("since")):
+        # Far-off dates overflow the date arithmetic and the time-zone conversions below.
+        if value is not None and not _EARLIEST <= value <= _LATEST:
+            raise ApiError(400, "bad_range", f"Dates run from {_EARLIEST} to {_LATEST}.")
     first = args.get("since") or last - timedelta(days=29)
     if last < first:
         raise ApiError(400, "bad_range", "'until' is before 'since'.")
@@ -271,6 +289,14 @@ class CampaignVariants(MethodView):
     def get(self, campaign_id: int) -> list[dict[str, Any]]:
         """The same results per A/B variant."""
         return stats.variant_stats(current_shop().id, _campaign(campaign_id).id)
+
+
+@blp.route("/campaigns/<int:campaign_id>/links")
+class CampaignLinks(MethodView):
+    @blp.response(200, LinkStatsSchema(many=True))
+    def get(self, campaign_id: int) -> list[dict[str, Any]]:
+        """Per destination link: texts that carried it, clicks and distinct clickers."""
+        return campaign_link_stats(current_shop().id, _campaign(campaign_id).id)
 
 
 @blp.route("/campaigns/<int:campaign_id>/timeseries")

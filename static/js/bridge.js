@@ -76,8 +76,13 @@ export async function api(path, options = {}) {
     if (!(resp.status === 401 && retry && attempt === 0)) break;
   }
   if (raw && resp.ok) return resp;
+  // A 204 (DELETE) has no body even when it is labelled JSON.
   const type = resp.headers.get("Content-Type") || "";
-  const data = type.includes("json") ? await resp.json() : null;
+  const text = resp.status === 204 ? "" : await resp.text();
+  let data = null;
+  if (text && type.includes("json")) {
+    try { data = JSON.parse(text); } catch (err) { data = null; }
+  }
   if (!resp.ok) throw new ApiError(resp.status, data && data.error);
   return data;
 }

@@ -56,6 +56,11 @@ export function number(value) {
   return new Intl.NumberFormat().format(Number(value));
 }
 
+// "1 order", "3 orders": a count with the noun it needs.
+export function count(value, one, many) {
+  return `${number(value || 0)} ${Number(value) === 1 ? one : many}`;
+}
+
 export function percent(rate, digits = 1) {
   if (rate === null || rate === undefined || rate === "") return "—";
   return (Number(rate) * 100).toFixed(digits) + "%";

@@ -23,7 +23,7 @@ from shopify_app.models import (
     utcnow,
 )
 from tests.conftest import make_shop
-from tests.e2e.admin_harness import admin_url, assert_budgets, dev_login, open_admin
+from tests.e2e.admin_harness import admin_url, assert_budgets, dev_login, open_admin, settle, shot
 
 pytestmark = pytest.mark.e2e
 _fixtures = (dev_login,)
@@ -201,5 +201,56 @@ def test_admin_page(page, live_server, dev_login, name) -> None:
     ids = seed()
     metrics = open_admin(page, admin_url(live_server.url, PAGES[name](ids), ids["shop"]), name)
     assert page.locator("main h1").count() == 1
+    # Outside the admin: no App Bridge, no CDN (the development sign-in's own token instead).
+    assert page.locator("script[src*='cdn.shopify.com'], meta[name=shopify-api-key]").count() == 0
+    assert not [url for url in metrics.assets if "cdn.shopify.com" in url]
     assert page.locator(".error-state").count() == 0, page.locator(".error-state").inner_text()
     assert_budgets(metrics)
+
+
+EMPTY_STATES = {
+    "/app/dashboard": ("#recent", "Send your first campaign", "Create campaign"),
+    "/app/campaigns": ("#list", "Send your first campaign", "Create campaign"),
+    "/app/subscribers": ("#list", "Collect your first subscribers", "Import subscribers"),
+    "/app/segments": ("#list", "Group subscribers by what they do", "Create segment"),
+    "/app/outbox": ("#list", "Nothing sent yet", None),
+}
+
+
+def test_new_shop_sees_what_to_do_first(page, live_server, dev_login) -> None:
+    """A shop with nothing yet: each list says what to do first, with the action that does it,
+    and no page shows an error."""
+    shop = make_shop(name="Fresh Shop")
+    for path, (where, title, action) in EMPTY_STATES.items():
+        page.goto(admin_url(live_server.url, path, shop.domain))
+        settle(page)
+        empty = page.locator(f"{where} .empty")
+        assert empty.locator("h2").inner_text() == title, path
+        if action:
+            href = empty.get_by_role("link", name=action).get_attribute("href")
+            assert href.startswith("/app/") and f"shop={shop.domain}" in href
+        assert page.locator(".error-state").count() == 0, path
+        shot(page, "empty" + path.replace("/", "-"))
+
+
+def test_keyboard_basics(page, live_server, dev_login) -> None:
+    """From the keyboard: the first Tab reaches "Skip to content", which moves focus to the
+    page; a destructive action opens a dialog with the focus on Cancel, and Escape closes it
+    without doing anything."""
+    ids = seed()
+    page.goto(admin_url(live_server.url, "/app/campaigns", ids["shop"]))
+    settle(page)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    delete = page.get_by_role("button", name="Delete Mother's Day")
+    delete.focus()
+    page.keyboard.press("Enter")
+    dialog = page.locator("dialog[open]")
+    dialog.wait_for()
+    assert page.evaluate("document.activeElement.textContent") == "Cancel"
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    db.session.expire_all()
+    assert db.session.get(Campaign, ids["draft"]) is not None

@@ -55,3 +55,11 @@ def test_an_ab_metric_of_any_documented_name_fits_its_column(api):
     )
     assert res.status_code in (200, 201), res.get_json()
     assert res.get_json()["ab_metric"] == "revenue_per_recipient"
+
+
+@pytest.mark.parametrize("path", ["/api/analytics/shop", "/api/analytics/timeseries"])
+@pytest.mark.parametrize("query", ["until=0001-01-01", "since=9999-12-31&until=9999-12-31"])
+def test_a_far_off_date_range_is_a_400(api, path, query):
+    res = api.get(f"{path}?{query}")
+    assert res.status_code == 400
+    assert res.get_json()["error"]["code"] == "bad_range"

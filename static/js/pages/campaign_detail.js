@@ -1,7 +1,7 @@
 // Campaign detail: live progress while sending (polls /progress), results, per-variant results,
 // revenue by reason and the attributed orders; End campaign with a confirmation.
 import { api, confirmModal, download, page, toast } from "../bridge.js";
-import { $, badge, busy, dateTime, emptyState, h, link, load, money, number, percent, replace,
+import { $, badge, busy, count, dateTime, emptyState, h, link, load, money, number, percent, replace,
          shopToday, table } from "../ui.js";
 
 const POLL_MS = 1500;
@@ -34,15 +34,15 @@ function renderProgress(p) {
 
 function renderStats(s) {
   replace($("#metrics"),
-    metric("Attributed revenue", money(s.revenue), `${number(s.orders)} orders · AOV ${money(s.aov)}`, "m-revenue"),
-    metric("Click rate", percent(s.ctr), `${number(s.unique_clicks)} people clicked · ${number(s.clicks)} clicks`, "m-ctr"),
+    metric("Attributed revenue", money(s.revenue), `${count(s.orders, "order", "orders")} · AOV ${money(s.aov)}`, "m-revenue"),
+    metric("Click rate", percent(s.ctr), `${count(s.unique_clicks, "person", "people")} clicked · ${count(s.clicks, "click", "clicks")}`, "m-ctr"),
     metric("Delivered", percent(s.delivery_rate), `${number(s.delivered)} of ${number(s.sent)} sent`, "m-delivered"),
     metric("ROI", s.roi === null ? "—" : percent(s.roi, 0), `Spend ${money(s.spend)} · ${s.roi_formula || "roi = (revenue - spend) / spend"}`, "m-roi"));
   const reasons = s.revenue_by_reason || {};
   replace($("#reasons"), h("dl", { class: "facts" },
-    h("dt", {}, "Discount code used"), h("dd", {}, `${money(reasons.discount)} · ${number((s.orders_by_reason || {}).discount)} orders`),
-    h("dt", {}, "Clicked a link"), h("dd", {}, `${money(reasons.click)} · ${number((s.orders_by_reason || {}).click)} orders`),
-    h("dt", {}, "Received (view)"), h("dd", {}, `${money(reasons.view)} · ${number((s.orders_by_reason || {}).view)} orders`),
+    h("dt", {}, "Discount code used"), h("dd", {}, `${money(reasons.discount)} · ${count((s.orders_by_reason || {}).discount, "order", "orders")}`),
+    h("dt", {}, "Clicked a link"), h("dd", {}, `${money(reasons.click)} · ${count((s.orders_by_reason || {}).click, "order", "orders")}`),
+    h("dt", {}, "Received (view)"), h("dd", {}, `${money(reasons.view)} · ${count((s.orders_by_reason || {}).view, "order", "orders")}`),
     h("dt", {}, "Opt-outs"), h("dd", {}, `${number(s.opt_outs)} (${percent(s.opt_out_rate)})`)));
 }
 
@@ -57,6 +57,19 @@ function renderVariants(variants) {
     { label: "Orders", num: true, cell: (v) => number(v.orders) },
     { label: "Revenue", num: true, cell: (v) => money(v.revenue) },
   ], rows, { caption: "Results per variant" }));
+}
+
+// One row per destination: the texts that carried it, clicks, and who clicked.
+function renderLinks(links) {
+  $("#links-card").hidden = !links.length;
+  if (!links.length) return;
+  replace($("#links"), table([
+    { label: "Link", class: "clip", cell: (l) => h("span", { title: l.url }, l.url) },
+    { label: "Texts", num: true, cell: (l) => number(l.texts) },
+    { label: "Clicks", num: true, cell: (l) => number(l.clicks) },
+    { label: "People", num: true, cell: (l) => number(l.unique_clicks) },
+    { label: "Click rate", num: true, cell: (l) => percent(l.ctr) },
+  ], links, { caption: "Results per link" }));
 }
 
 // The stats API has attributed orders as CSV only (analytics /orders.csv): read it here.
@@ -134,9 +147,11 @@ async function poll() {
 
 async function results() {
   try {
-    const r = await api(`/api/campaigns/${page.campaignId}/stats`);
+    const [r, links] = await Promise.all([api(`/api/campaigns/${page.campaignId}/stats`),
+      api(`/api/analytics/campaigns/${page.campaignId}/links`)]);
     renderStats(r.campaign);
     renderVariants(r.variants);
+    renderLinks(links);
   } catch (error) {
     replace($("#metrics"), h("div", { class: "card" }, error.message));
   }
@@ -165,6 +180,10 @@ $("#export").addEventListener("click", (e) => busy(e.currentTarget, () =>
       action: h("a", { class: "btn btn-primary", href: `/app/campaigns/${campaign.id}/review${location.search}` }, "Review and send") }));
     replace($("#orders"), h("p", { class: "muted" }, "Orders appear here after the send."));
     return;
+  }
+  // Orders are read once the send is over (poll() calls orders()); until then, say so.
+  if (["scheduled", "sending"].includes(campaign.status)) {
+    replace($("#orders"), h("p", { class: "muted" }, "Attributed orders appear here after the send."));
   }
   await poll();
   if (campaign.status === "sending") results();

@@ -102,6 +102,7 @@ function scheduleCard() {
     radio("Schedule for later", { name: "when", value: "later", checked: later }));
   choice.addEventListener("change", () => { picker.hidden = form.elements.when.value !== "later"; summary(); });
   when.addEventListener("input", summary);
+  picker.addEventListener("change", summary); // the local-time box
   return card("Schedule", choice, picker,
     h("p", { class: "help" }, "Texts never go out in quiet hours: anyone outside the window gets theirs when it opens."));
 }

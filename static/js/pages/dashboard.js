@@ -2,7 +2,7 @@
 // growth, recent campaigns, over a period the merchant picks.
 import { api, appUrl } from "../bridge.js";
 import { chart, legend, shortDate } from "../chart.js";
-import { $, $$, badge, dateTime, emptyState, errorState, h, link, load, money, number, percent,
+import { $, $$, badge, count, dateTime, emptyState, errorState, h, link, load, money, number, percent,
          replace, shopToday, table } from "../ui.js";
 
 const REASONS = [["discount", "Discount code used"], ["click", "Clicked a link"],
@@ -41,6 +41,7 @@ async function refresh(days) {
   }
   const series = await load($("#revenue-chart"), () => seriesRequest);
   if (series) renderSeries(series);
+  else replace($("#growth-chart"), errorState({ message: "The daily figures are unavailable." }));
 }
 
 function renderSplit(stats) {
@@ -53,7 +54,7 @@ function renderSplit(stats) {
         h("strong", {}, money(amount))),
       h("div", { class: "progress", role: "img", "aria-label": `${label}: ${Math.round(share * 100)}% of revenue` },
         h("span", { style: `width:${(share * 100).toFixed(1)}%` })),
-      h("div", { class: "help" }, `${number((stats.orders_by_reason || {})[key] || 0)} orders`));
+      h("div", { class: "help" }, count((stats.orders_by_reason || {})[key], "order", "orders")));
   });
   replace($("#revenue-split"), total ? rows : emptyState({
     title: "No attributed orders yet",
@@ -67,8 +68,7 @@ function renderRoi(stats) {
       h("dt", {}, "Revenue"), h("dd", {}, money(stats.revenue)),
       h("dt", {}, "Spend"), h("dd", {}, money(stats.spend)),
       h("dt", {}, "ROI"), h("dd", {}, h("strong", {}, stats.roi === null ? "—" : percent(stats.roi, 0))),
-      h("dt", {}, "Conversion"), h("dd", {}, percent(stats.conversion_rate))),
-    h("p", { class: "help" }, "ROI = (revenue − spend) ÷ spend. Spend is each message's segments × the price per segment."));
+      h("dt", {}, "Conversion"), h("dd", {}, percent(stats.conversion_rate))));
 }
 
 function renderSeries(series) {

@@ -22,12 +22,22 @@ function splitMinutes(minutes) {
   return [minutes, "minutes"];
 }
 
+// Steps keep their ids through an edit, so runs waiting at a step stay at that step (a step
+// added here has none: the server gives it one).
+function stepData(type, step) {
+  return Number.isInteger(step.id) ? { type, stepId: String(step.id) } : { type };
+}
+
+function withId(li, step) {
+  return li.dataset.stepId ? { id: Number(li.dataset.stepId), ...step } : step;
+}
+
 function waitStep(step) {
   const [amount, unit] = splitMinutes(step.minutes || 0);
   const n = h("input", { type: "number", min: 0, value: amount, class: "wait-amount", "aria-label": "Wait for" });
   const u = h("select", { class: "wait-unit", "aria-label": "Unit", style: "width:auto" },
     UNITS.map(([name]) => h("option", { value: name, selected: name === unit }, name)));
-  return h("li", { class: "step", dataset: { type: "wait" } },
+  return h("li", { class: "step", dataset: stepData("wait", step) },
     h("div", { class: "card", style: "background:var(--surface-2)" },
       h("div", { class: "row between" }, h("strong", {}, "Wait"), stepTools()),
       h("div", { class: "row", style: "margin-top:.5rem" }, n, u)));
@@ -48,7 +58,7 @@ function discountFields(discount) {
 }
 
 function messageStep(step) {
-  const li = h("li", { class: "step", dataset: { type: "message" } });
+  const li = h("li", { class: "step", dataset: stepData("message", step) });
   const editor = messageEditor({ label: "Text", value: step.body, tags: [...(page.mergeTags || []), ...(flow.merge_tags || [])],
     ctx: () => ctx, onChange: (_, sent) => phone && phone.show(sent) });
   editor.textarea.addEventListener("focus", () => phone.show(previewText(editor.value(), ctx)));
@@ -87,12 +97,12 @@ function collectSteps() {
   return $$("#steps > li").map((li) => {
     if (li.dataset.type === "wait") {
       const size = UNITS.find(([u]) => u === $(".wait-unit", li).value)[1];
-      return { type: "wait", minutes: Math.round(Number($(".wait-amount", li).value || 0) * size) };
+      return withId(li, { type: "wait", minutes: Math.round(Number($(".wait-amount", li).value || 0) * size) });
     }
     const on = $(".d-on", li).checked;
-    return { type: "message", body: $(".message-body", li).value,
+    return withId(li, { type: "message", body: $(".message-body", li).value,
              discount: on ? { value_type: $(".d-type", li).value, value: $(".d-value", li).value.trim(),
-                              expires_after_hours: Number($(".d-hours", li).value) } : null };
+                              expires_after_hours: Number($(".d-hours", li).value) } : null });
   });
 }
 

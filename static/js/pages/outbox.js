@@ -61,8 +61,11 @@ function render() {
   ], rows, { caption: "Texts sent by the outbox" }));
 }
 
+// Re-reads the newest rows, as many as are shown (up to a page of 200), so the periodic
+// refresh does not drop rows "Load more" brought in.
 async function refresh() {
-  const page = await api("/api/outbox", { query: { limit: 50 } });
+  const limit = Math.min(200, Math.max(50, rows.length));
+  const page = await api("/api/outbox", { query: { limit } });
   rows = page.items;
   cursor = page.next_cursor;
   $("#more").hidden = !cursor;

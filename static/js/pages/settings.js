@@ -1,6 +1,6 @@
 // Settings: every merchant setting in annotated sections, saved together; the server validates
 // and answers field paths ("quiet_hours.start") that are shown under their inputs.
-import { api, toast } from "../bridge.js";
+import { api, embedded, page, shop, toast } from "../bridge.js";
 import { $, $$, busy, checkbox, clearErrors, field, h, load, replace, showErrors } from "../ui.js";
 
 const form = $("#settings-form");
@@ -59,6 +59,16 @@ function widgetPreview() {
     offer ? h("div", { class: "badge badge-success plain", style: "margin:.375rem 0" }, offer) : null,
     h("p", { class: "muted" }, w("widget.body").value),
     h("div", { class: "btn btn-primary", style: "pointer-events:none" }, w("widget.button_label").value || "Subscribe"));
+}
+
+// The theme editor with our app embed selected: inside the admin App Bridge's shopify://admin
+// link navigates the top frame; outside it the shop's admin opens in a new tab.
+function themeEditorLink() {
+  const path = `themes/current/editor?context=apps&activateAppId=${encodeURIComponent(page.apiKey)}/${page.embedBlock}`;
+  return embedded
+    ? h("a", { href: `shopify://admin/${path}`, target: "_top", id: "theme-editor" }, "Open the theme editor")
+    : h("a", { href: `https://${shop}/admin/${path}`, target: "_blank", rel: "noopener", id: "theme-editor" },
+        "Open the theme editor", h("span", { class: "visually-hidden" }, " (new tab)"));
 }
 
 function render() {
@@ -137,7 +147,8 @@ function render() {
       field("Other allowed link domains", input("allowed_link_domains", (s.allowed_link_domains || []).join(", ")),
             { name: "allowed_link_domains", help: "Your shop's own domains are always allowed." }),
       field("Discount code prefix", input("discount_prefix", s.discount_prefix, { maxlength: 12 }), { name: "discount_prefix" })),
-    section("Sign-up pop-up", "The storefront pop-up (turn it on in your theme editor under App embeds). Its consent text is the one above.",
+    section("Sign-up pop-up", "The storefront pop-up. Its consent text is the one above; its colour, when it appears and whether it shows on phones are set in the theme editor.",
+      h("p", {}, "Turn it on under App embeds in your theme: ", themeEditorLink()),
       h("div", { class: "layout" },
         h("div", {},
           checkbox("Show the pop-up", { name: "widget.enabled", checked: s.widget.enabled, "data-field": "widget.enabled" }),
@@ -146,7 +157,10 @@ function render() {
           field("Offer", input("widget.offer_text", s.widget.offer_text, { maxlength: 80 }), { name: "widget.offer_text" }),
           field("Button label", input("widget.button_label", s.widget.button_label, { maxlength: 30 }), { name: "widget.button_label" }),
           field("Welcome discount code", input("widget.welcome_discount", s.widget.welcome_discount),
-                { name: "widget.welcome_discount", help: "Sent in the welcome text as {discount_code}." })),
+                { name: "widget.welcome_discount", help: "Sent in the welcome text as {discount_code}." }),
+          field("Accept sign-ups from", input("widget.allowed_countries", (s.widget.allowed_countries || []).join(", "),
+                                               { placeholder: doc.shop.country || "US" }),
+                { name: "widget.allowed_countries", help: "Two-letter country codes, separated by commas. Empty: only your shop's country (numbers from far-off ranges are a common SMS fraud)." })),
         preview)));
   replace(preview, widgetPreview());
   form.addEventListener("input", (event) => {
@@ -170,6 +184,10 @@ function collect() {
   for (const el of form.elements) {
     if (!el.name || el.name.startsWith("cap-") || el.name.startsWith("price-")) continue;
     if (["join_keywords", "allowed_link_domains"].includes(el.name)) { body[el.name] = list(el.name); continue; }
+    if (el.name === "widget.allowed_countries") {
+      (body.widget = body.widget || {}).allowed_countries = list(el.name).map((c) => c.toUpperCase());
+      continue;
+    }
     const [key, sub] = el.name.split(".");
     if (sub) (body[key] = body[key] || {})[sub] = value(el.name);
     else body[key] = value(el.name);
