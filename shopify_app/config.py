@@ -75,6 +75,8 @@ class Settings:
     SCHEDULER_INTERVAL_SECONDS: int = 5
     SEND_BATCH_SIZE: int = 500
     SEND_CONCURRENCY: int = 32
+    # Batch loops per send job on PostgreSQL (SKIP LOCKED keeps their rows apart).
+    SEND_LOOPS: int = 2
     # A claimed message not finished within this many seconds is reconciled with the provider.
     SEND_LEASE_SECONDS: int = 300
     # Tries (429, 5xx, unknown outcomes) before a message is failed for good.
@@ -116,6 +118,7 @@ _INTS = {
     "SCHEDULER_INTERVAL_SECONDS",
     "SEND_BATCH_SIZE",
     "SEND_CONCURRENCY",
+    "SEND_LOOPS",
     "SEND_LEASE_SECONDS",
     "SEND_MAX_ATTEMPTS",
 }

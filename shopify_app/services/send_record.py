@@ -3,11 +3,15 @@ subscribers; early callbacks applied; permanent errors acted on; unsent rows han
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import queue
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select, update
 
 from shopify_app.extensions import db
@@ -202,3 +206,81 @@ def release(items: Sequence[Ready], *, me: str, reason: str) -> int:
     )
     db.session.commit()
     return changed
+
+
+class Recorder:
+    """Writes a loop's outcomes as they arrive, off the submit path.
+
+    On PostgreSQL a thread of its own (its own app context, so its own session and connection)
+    takes chunks of outcomes from a queue and records them, so the loop keeps submitting — and
+    claims, checks and renders its next batch — while the UPDATEs run. Rows are written only
+    where `claimed_by` is still this worker and the row still `sending`, exactly as in line.
+    SQLite (one writer at a time) records in line. `close()` writes what is left and returns
+    what was recorded; a recording error is raised by the next `put` (so the loop stops
+    submitting) or by `close`. A row whose outcome was never written stays `sending` with its
+    lease and is settled by reconciliation, never sent blindly again."""
+
+    def __init__(self, shop_id: int, *, me: str, settings: Settings) -> None:
+        self.shop_id = shop_id
+        self.me = me
+        self.settings = settings
+        self.report = BatchReport()
+        self._error: BaseException | None = None
+        self._queue: queue.SimpleQueue[list[tuple[Ready, SendResult]] | None] | None = None
+        self._thread: threading.Thread | None = None
+        if is_postgresql(db.session):
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            self._queue = queue.SimpleQueue()
+            self._thread = threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(self._drain, app),
+                name="sms-record",
+                daemon=True,
+            )
+            self._thread.start()
+
+    def put(self, results: list[tuple[Ready, SendResult]]) -> None:
+        if self._error is not None:
+            raise RecordFailed("recording outcomes failed") from self._error
+        if not results:
+            return
+        if self._queue is None:
+            self._record(results)
+        else:
+            self._queue.put(list(results))
+
+    def close(self) -> BatchReport:
+        """Wait until everything put is written; returns the outcome counts."""
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = None
+        if self._error is not None:
+            raise RecordFailed("recording outcomes failed") from self._error
+        return self.report
+
+    def _record(self, results: list[tuple[Ready, SendResult]]) -> None:
+        shop = db.session.get(Shop, self.shop_id)
+        if shop is None:  # deleted mid-send: the rows stay sending and are reconciled
+            raise RecordFailed(f"shop {self.shop_id} disappeared while sending")
+        record(shop, results, me=self.me, settings=self.settings, report=self.report)
+
+    def _drain(self, app: Any) -> None:
+        assert self._queue is not None
+        with app.app_context():
+            while True:
+                results = self._queue.get()
+                if results is None:
+                    return
+                if self._error is not None:
+                    continue  # after a failure only drain: the rows are left to reconciliation
+                try:
+                    self._record(results)
+                except BaseException as exc:
+                    log.exception("recording %d send outcomes failed", len(results))
+                    db.session.rollback()
+                    self._error = exc
+
+
+class RecordFailed(RuntimeError):
+    """Outcomes could not be written; the rows concerned stay `sending` under their lease."""

@@ -67,7 +67,7 @@ def submit(
     then about once a second, and their rows not yet submitted come back unsent."""
     pool = _executor(settings.concurrency)
     waiting = deque(ready)
-    done: queue.SimpleQueue[tuple[Ready, SendResult]] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[Ready, SendResult | None]] = queue.SimpleQueue()
     in_flight = 0
     window = settings.concurrency + SLICE
     results: list[tuple[Ready, SendResult]] = []
@@ -78,6 +78,11 @@ def submit(
     last_halt_check = float("-inf")  # ask at once, before anything is submitted
 
     def send_one(item: Ready) -> None:
+        if time.monotonic() >= deadline:
+            # Waited in the pool past the send deadline (the pool is shared by the process's
+            # send loops): a request started now could outlive the lease, so it is not made.
+            done.put((item, None))
+            return
         try:
             result = provider.send(
                 item.to,
@@ -131,14 +136,19 @@ def submit(
         if waiting and window - in_flight >= take:
             timeout = max(0.0, next_try - time.monotonic())
         if in_flight:
+            finished: list[tuple[Ready, SendResult | None]] = []
             try:
-                results.append(done.get(timeout=timeout))
-                in_flight -= 1
+                finished.append(done.get(timeout=timeout))
                 while True:  # everything else that finished meanwhile
-                    results.append(done.get_nowait())
-                    in_flight -= 1
+                    finished.append(done.get_nowait())
             except queue.Empty:
                 pass
+            in_flight -= len(finished)
+            for item, result in finished:
+                if result is None:
+                    unsent.append(item)
+                else:
+                    results.append((item, result))
         elif timeout:
             time.sleep(timeout)
         if results and (

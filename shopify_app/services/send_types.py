@@ -37,6 +37,9 @@ class Settings:
     max_attempts: int
     timeout: float
     status_callback: str
+    # Send loops per worker process on PostgreSQL (SKIP LOCKED keeps their rows apart): one
+    # loop's claim, checks and rendering overlap the other's time on the wire.
+    loops: int = 2
 
     @classmethod
     def from_app(cls) -> Settings:
@@ -48,6 +51,7 @@ class Settings:
             max_attempts=max(1, int(config.get("SEND_MAX_ATTEMPTS", 10))),
             timeout=float(config["TWILIO_TIMEOUT_SECONDS"]),
             status_callback=config["APP_URL"].rstrip("/") + "/webhooks/twilio/status",
+            loops=max(1, int(config.get("SEND_LOOPS", 2))),
         )
 
 

@@ -11,7 +11,13 @@ Message rows are the unit of exactly-once. No transaction is open while texts ar
    then checks in a second transaction that starts with a write, holding the write lock.
 2. send (services/send_submit.py) — concurrently (a thread pool) under the sender's token
    bucket in Redis.
-3. record (services/send_record.py) — outcomes in set-based UPDATEs as they arrive.
+3. record (services/send_record.py) — outcomes in set-based UPDATEs as they arrive, on
+   PostgreSQL by a recorder thread with its own connection, so submitting never waits for
+   them.
+
+On PostgreSQL a send job runs `SEND_LOOPS` (default 2) such batch loops side by side: SKIP
+LOCKED gives each its own rows, so one loop's claim, checks and rendering overlap the other's
+time on the wire, and the process's send threads are kept busy.
 
 A row only ever leaves `sending` through a recorded outcome, or through reconciliation once
 its lease expired (services/reconcile.py) — never by being sent again blindly. A worker stops
@@ -20,9 +26,11 @@ submitting well before its lease runs out and hands unsent rows back.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -33,12 +41,12 @@ from sqlalchemy import func, select, update
 from shopify_app.extensions import db, get_queue, get_redis
 from shopify_app.models import Message, Shop, utcnow
 from shopify_app.providers import get_provider
-from shopify_app.providers.base import SendResult, SmsProvider
+from shopify_app.providers.base import SmsProvider
 from shopify_app.services import send_checks
 from shopify_app.services.bulk import bulk_update, in_ids, is_postgresql
 from shopify_app.services.ratelimit import TokenBucket
 from shopify_app.services.send_decide import _ended_now, _row, decide
-from shopify_app.services.send_record import record, release, skip_ended
+from shopify_app.services.send_record import Recorder, release, skip_ended
 from shopify_app.services.send_submit import submit
 from shopify_app.services.send_types import (
     BatchReport,
@@ -169,7 +177,12 @@ def _process_shop(
     provider: SmsProvider,
     report: BatchReport,
     locked: bool = False,
+    recorder: Recorder | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
+    """One shop's rows: check, render, submit; outcomes go to `recorder` (a loop's, which
+    may still be writing them when this returns) or, without one, are all written before
+    this returns."""
     # The send deadline: everything submitted must finish (timeout) well inside the lease.
     deadline = time.monotonic() + settings.lease.total_seconds() - settings.timeout - LEASE_MARGIN
     shop = db.session.get(Shop, shop_id)
@@ -211,25 +224,29 @@ def _process_shop(
     if not decisions.ready:
         return
     bucket = TokenBucket(get_redis(), rules.sender.key, rules.rate)
-
-    def on_results(results: list[tuple[Ready, SendResult]]) -> None:
-        record(shop, results, me=me, settings=settings, report=report)
-
-    unsent = submit(
-        decisions.ready,
-        provider=provider,
-        rules=rules,
-        bucket=bucket,
-        settings=settings,
-        deadline=deadline,
-        on_results=on_results,
-        halted=_ended_now,
-    )
+    own = recorder is None
+    if recorder is None:
+        recorder = Recorder(shop_id, me=me, settings=settings)
+    try:
+        unsent = submit(
+            decisions.ready,
+            provider=provider,
+            rules=rules,
+            bucket=bucket,
+            settings=settings,
+            deadline=deadline,
+            on_results=recorder.put,
+            halted=_ended_now,
+        )
+    finally:
+        if own:
+            report.add(recorder.close())
     stopped = _ended_now({i.campaign_id for i in unsent if i.campaign_id})
     report.skipped += skip_ended([i for i in unsent if i.campaign_id in stopped], me=me)
-    report.released += release(
-        [i for i in unsent if i.campaign_id not in stopped], me=me, reason="released"
-    )
+    handed_back = [i for i in unsent if i.campaign_id not in stopped]
+    if handed_back and stop is not None:
+        stop.set()  # before they are due again: no other loop of this run takes them back
+    report.released += release(handed_back, me=me, reason="released")
 
 
 def _unclaim(ids: list[int], me: str) -> None:
@@ -260,6 +277,8 @@ def run(
         if shop is not None:
             limit = batch_size_for(shop, settings)
     postgres = is_postgresql(db.session)
+    if postgres and shop_id is not None and ids is None:
+        return _run_loops(shop_id, limit, me, settings, provider, started, time_budget)
     if postgres and shop_id is None:
         shops = sorted(
             set(
@@ -286,6 +305,84 @@ def run(
     return total
 
 
+def _run_loops(
+    shop_id: int,
+    limit: int,
+    me: str,
+    settings: Settings,
+    provider: SmsProvider,
+    started: float,
+    time_budget: float,
+) -> BatchReport:
+    """PostgreSQL: up to `settings.loops` batch loops for one shop — this thread, and helper
+    threads each with its own app context (so its own session and connection). SKIP LOCKED
+    hands each loop different rows and every write is keyed by row id and `claimed_by`, so
+    the loops cannot take or record each other's rows; they share the process's send pool.
+    While one loop claims, checks, renders and records, the other's texts are on the wire.
+
+    Helpers start only once the first batch came back full (more is due): a small send stays
+    one loop. A loop that hands rows back (the lease ran short, Redis is away) or fails stops
+    the others after their current batch; the first error is raised once all have finished,
+    so no thread outlives the job with rows in hand."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = threading.Event()
+    reports: dict[int, BatchReport] = {}
+    errors: list[BaseException] = []
+    threads: list[threading.Thread] = []
+
+    def loop(index: int, on_full: Callable[[], None] | None = None) -> None:
+        try:
+            reports[index] = _run_locked(
+                shop_id,
+                None,
+                limit,
+                me,
+                settings,
+                provider,
+                started,
+                time_budget,
+                stop=stop,
+                on_full=on_full,
+            )
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+            if index == 0:
+                raise
+            log.exception("send loop %d failed", index)
+
+    def helper(index: int) -> None:
+        with app.app_context():
+            loop(index)
+
+    def start_helpers() -> None:
+        for i in range(1, settings.loops):
+            thread = threading.Thread(
+                target=contextvars.copy_context().run,
+                args=(helper, i),
+                name=f"send-loop-{i}",
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
+
+    try:
+        loop(0, start_helpers if settings.loops > 1 else None)
+    finally:
+        try:
+            for thread in threads:
+                thread.join()
+        except BaseException:  # interrupted while waiting (say, the job timed out)
+            stop.set()
+            raise
+    if errors:
+        raise errors[0]
+    total = BatchReport()
+    for report in reports.values():
+        total.add(report)
+    return total
+
+
 def _run_locked(
     shop_id: int,
     ids: Sequence[int] | None,
@@ -295,27 +392,48 @@ def _run_locked(
     provider: SmsProvider,
     started: float,
     time_budget: float,
+    *,
+    stop: threading.Event | None = None,
+    on_full: Callable[[], None] | None = None,
 ) -> BatchReport:
-    """PostgreSQL batches: lock due rows, check and claim them in one transaction, send."""
+    """PostgreSQL batches: lock due rows, check and claim them in one transaction, send.
+    `stop` ends the loop between batches (and is set when this loop hands rows back);
+    `on_full` is called once, when a batch comes back full."""
     total = BatchReport()
-    while True:
-        rows = lock_due(limit, shop_id=shop_id, ids=ids)
-        if not rows:
-            db.session.rollback()
-            break
-        batch = BatchReport(claimed=len(rows))
-        _process_shop(
-            shop_id, rows, me=me, settings=settings, provider=provider, report=batch, locked=True
-        )
-        total.add(batch)
-        stalled = batch.reasons.get("subscriber_busy", 0) >= len(rows)
-        if (
-            stalled
-            or batch.released
-            or ids is not None
-            or time.monotonic() - started >= time_budget
-        ):
-            break
+    recorder = Recorder(shop_id, me=me, settings=settings)
+    try:
+        while not (stop is not None and stop.is_set()):
+            rows = lock_due(limit, shop_id=shop_id, ids=ids)
+            if not rows:
+                db.session.rollback()
+                break
+            if on_full is not None and len(rows) >= limit:
+                on_full()
+                on_full = None
+            batch = BatchReport(claimed=len(rows))
+            _process_shop(
+                shop_id,
+                rows,
+                me=me,
+                settings=settings,
+                provider=provider,
+                report=batch,
+                locked=True,
+                recorder=recorder,
+                stop=stop,
+            )
+            total.add(batch)
+            stalled = batch.reasons.get("subscriber_busy", 0) >= len(rows)
+            if (
+                stalled
+                or batch.released
+                or ids is not None
+                or time.monotonic() - started >= time_budget
+            ):
+                break
+    finally:
+        # Every outcome is written before the run returns (or its error is raised).
+        total.add(recorder.close())
     return total
 
 
