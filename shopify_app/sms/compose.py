@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .encoding import SegmentInfo, analyse
 
@@ -159,8 +160,14 @@ def _tag_value(tag: _Tag, ctx: RenderContext) -> str:
     return _clean_value(tag.default) or _EMPTY
 
 
+@lru_cache(maxsize=256)
+def _parsed(template: str) -> tuple[str | _Tag, ...]:
+    # A send renders one template for thousands of subscribers: tokenise it once.
+    return tuple(_tokens(template))
+
+
 def _substitute(template: str, ctx: RenderContext) -> str:
-    parts = [t if isinstance(t, str) else _tag_value(t, ctx) for t in _tokens(template)]
+    parts = [t if isinstance(t, str) else _tag_value(t, ctx) for t in _parsed(template)]
     return _tidy_empty("".join(parts))
 
 
