@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-23 12:01:41.677237
+Create Date: 2026-11-23 12:35:00.909754
 
 """
 from alembic import op
@@ -512,7 +512,6 @@ def upgrade():
     with op.batch_alter_table('message', schema=None) as batch_op:
         batch_op.create_index('ix_message_campaign_id', ['campaign_id', 'id'], unique=False)
         batch_op.create_index('ix_message_campaign_report', ['campaign_id', 'status', 'skip_reason', 'error_code', 'segments', 'price'], unique=False, postgresql_include=['sent_at', 'due_at', 'shop_id'])
-        batch_op.create_index('ix_message_campaign_status', ['campaign_id', 'status'], unique=False)
         batch_op.create_index('ix_message_lease', ['lease_expires_at'], unique=False, postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
         batch_op.create_index('ix_message_pending_due', ['shop_id', 'due_at'], unique=False, postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
         batch_op.create_index(batch_op.f('ix_message_shop_id'), ['shop_id'], unique=False)
@@ -588,7 +587,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_message_shop_id'))
         batch_op.drop_index('ix_message_pending_due', postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
         batch_op.drop_index('ix_message_lease', postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
-        batch_op.drop_index('ix_message_campaign_status')
         batch_op.drop_index('ix_message_campaign_report', postgresql_include=['sent_at', 'due_at', 'shop_id'])
         batch_op.drop_index('ix_message_campaign_id')
 
