@@ -42,6 +42,8 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "segments.count_1m_ms": ("<", 1000, "ms"),
     "stats.campaign_1m_ms": ("<", 1000, "ms"),
     "start.500k_s": ("<", 10, "s"),
+    "admin.lcp_p75_worst_ms": ("<", 1500, "ms"),
+    "admin.js_css_worst_kb": ("<", 150, "KB"),
 }
 
 
