@@ -7,6 +7,7 @@ Bots, prefetches and HEAD requests are redirected but not counted (see services/
 from __future__ import annotations
 
 import logging
+from contextlib import ExitStack
 from html import escape
 
 from flask import Blueprint, Response, redirect, request
@@ -36,28 +37,30 @@ def _not_found() -> Response:
 
 @bp.route("/r/<token>", methods=["GET", "HEAD"])
 def follow(token: str) -> Response:
-    try:
-        link = links.resolve(token)
-    except Exception:  # the database is down: nothing to redirect to
-        log.exception("short link lookup failed")
-        db.session.rollback()
-        return _not_found()
-    if link is None:
-        return _not_found()
-    target = links.redirect_target(link)
-    if request.method == "GET":
-        user_agent = request.headers.get("User-Agent")
+    with ExitStack() as tap:
         try:
-            links.record_click(
-                link,
-                ip=request.access_route[0] if request.access_route else request.remote_addr,
-                user_agent=user_agent,
-                is_bot=links.is_bot_request(user_agent, request.headers),
-            )
-            db.session.commit()
-        except Exception:
-            log.exception("could not record a click; redirecting anyway")
+            conn = tap.enter_context(links.tap_connection())
+            link = links.resolve(token, conn)
+        except Exception:  # the database is down: nothing to redirect to
+            log.exception("short link lookup failed")
             db.session.rollback()
+            return _not_found()
+        if link is None:
+            return _not_found()
+        target = links.redirect_target(link)
+        if request.method == "GET":
+            user_agent = request.headers.get("User-Agent")
+            try:
+                links.record_click(
+                    link,
+                    ip=request.access_route[0] if request.access_route else request.remote_addr,
+                    user_agent=user_agent,
+                    is_bot=links.is_bot_request(user_agent, request.headers),
+                    conn=conn,
+                )
+            except Exception:
+                log.exception("could not record a click; redirecting anyway")
+                db.session.rollback()
     resp = redirect(target, code=302)
     # Every tap must reach us (no caching), and the shop should not see our URL as referrer.
     resp.headers["Cache-Control"] = "no-store"

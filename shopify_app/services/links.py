@@ -17,16 +17,18 @@ import logging
 import re
 import secrets
 import string
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import current_app
-from sqlalchemy import insert, select, update
+from sqlalchemy import Boolean, Connection, bindparam, insert, select, update
 
 from shopify_app.extensions import db
 from shopify_app.models import Click, Flow, Link, Shop, Subscriber, utcnow
+from shopify_app.models.base import UTCDateTime
 from shopify_app.services.bulk import bulk_insert
 from shopify_app.sms.compose import SHORT_LINK_PLACEHOLDER_LEN
 
@@ -209,15 +211,110 @@ def shorten(
 
 
 # --- following links ----------------------------------------------------------------------
+#
+# The tap path is the hottest request the app serves (a campaign's clicks bunch into minutes),
+# so it avoids the ORM: statements are built once here with bind parameters (SQLAlchemy then
+# reuses their compiled form), the link is read as one Core row, and on PostgreSQL the click
+# insert and the subscriber update go in ONE statement on an autocommit connection (no BEGIN,
+# no COMMIT round trips). SQLite keeps two plain statements in the session's transaction.
+
+_link = Link.__table__
+_click = Click.__table__
+_subscriber = Subscriber.__table__
 
 
-def resolve(token: str) -> Link | None:
+class LinkRef(NamedTuple):
+    """What following a link needs, read without building an ORM object."""
+
+    id: int
+    shop_id: int
+    token: str
+    message_id: int | None
+    subscriber_id: int | None
+    url: str
+    utm_campaign: str | None
+
+
+class _Followable(Protocol):
+    """A Link or a LinkRef."""
+
+    id: int
+    shop_id: int
+    token: str
+    message_id: int | None
+    subscriber_id: int | None
+    url: str
+    utm_campaign: str | None
+
+
+_LINK_BY_TOKEN = select(*(_link.c[name] for name in LinkRef._fields)).where(
+    _link.c.token == bindparam("token")
+)
+
+# Bind names differ from column names: SQLAlchemy reserves those in VALUES and SET.
+_at = bindparam("b_at", type_=UTCDateTime())
+_INSERT_CLICK = insert(_click).values(
+    shop_id=bindparam("b_shop_id"),
+    link_id=bindparam("b_link_id"),
+    message_id=bindparam("b_message_id"),
+    subscriber_id=bindparam("b_subscriber_id"),
+    clicked_at=_at,
+    ip=bindparam("b_ip"),
+    user_agent=bindparam("b_user_agent"),
+    is_bot=bindparam("b_is_bot"),
+    created_at=_at,
+    updated_at=_at,
+)
+_MARK_ENGAGED = (
+    update(_subscriber)
+    .where(
+        _subscriber.c.id == bindparam("b_subscriber_id"),
+        _subscriber.c.shop_id == bindparam("b_shop_id"),
+        bindparam("b_engaged", type_=Boolean()),
+    )
+    .values(last_click_at=_at, updated_at=_at)
+)
+# PostgreSQL runs a data-modifying CTE exactly once whether or not the outer statement reads
+# it, so the click row is stored even when the update matches nothing (bots, no subscriber).
+_RECORD_CLICK_PG = _MARK_ENGAGED.add_cte(_INSERT_CLICK.cte("new_click"))
+
+
+def _on_postgresql(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
+
+
+@contextmanager
+def tap_connection() -> Iterator[Connection]:
+    """The connection one tap is looked up and recorded on. PostgreSQL: a pooled connection in
+    autocommit (each statement is its own transaction, so a failed recording leaves nothing to
+    roll back). SQLite: the session's connection, committed at the end."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        return
+    try:
+        yield db.session.connection()
+    except BaseException:
+        db.session.rollback()
+        raise
+    try:
+        db.session.commit()
+    except Exception:  # the redirect is answered even when the click cannot be kept
+        log.exception("could not commit a click; redirecting anyway")
+        db.session.rollback()
+
+
+def resolve(token: str, conn: Connection | None = None) -> LinkRef | None:
+    """The link behind `token` (None when unknown or malformed), read on `conn` or the
+    session's connection."""
     if not valid_token(token):
         return None
-    return db.session.scalars(select(Link).where(Link.token == token)).first()
+    conn = conn if conn is not None else db.session.connection()
+    row = conn.execute(_LINK_BY_TOKEN, {"token": token}).first()
+    return LinkRef(*row) if row is not None else None
 
 
-def redirect_target(link: Link) -> str:
+def redirect_target(link: _Followable) -> str:
     """The shop URL with UTM parameters (kept when the merchant set their own) and the
     attribution ref `tidings_ref=<token>` (always ours)."""
     parts = urlsplit(link.url)
@@ -245,31 +342,34 @@ def is_bot_request(user_agent: str | None, headers: Mapping[str, str] | None = N
 
 
 def record_click(
-    link: Link, *, ip: str | None, user_agent: str | None, is_bot: bool, at: datetime | None = None
+    link: _Followable,
+    *,
+    ip: str | None,
+    user_agent: str | None,
+    is_bot: bool,
+    at: datetime | None = None,
+    conn: Connection | None = None,
 ) -> None:
-    """Store the click; a person's tap also marks the subscriber as engaged. Caller commits."""
-    at = at or utcnow()
-    db.session.execute(
-        insert(Click).values(
-            shop_id=link.shop_id,
-            link_id=link.id,
-            message_id=link.message_id,
-            subscriber_id=link.subscriber_id,
-            clicked_at=at,
-            ip=(ip or None) and ip[:64],
-            user_agent=(user_agent or None) and user_agent[:1000],
-            is_bot=is_bot,
-            created_at=at,
-            updated_at=at,
-        )
-    )
-    if not is_bot and link.subscriber_id is not None:
-        db.session.execute(
-            update(Subscriber)
-            .where(Subscriber.id == link.subscriber_id, Subscriber.shop_id == link.shop_id)
-            .values(last_click_at=at)
-            .execution_options(synchronize_session=False)
-        )
+    """Store the click; a person's tap also marks the subscriber as engaged. Runs on `conn`
+    (see tap_connection) or the session's connection, whose caller commits."""
+    conn = conn if conn is not None else db.session.connection()
+    params = {
+        "b_shop_id": link.shop_id,
+        "b_link_id": link.id,
+        "b_message_id": link.message_id,
+        "b_subscriber_id": link.subscriber_id,
+        "b_at": at or utcnow(),
+        "b_ip": (ip or None) and ip[:64],
+        "b_user_agent": (user_agent or None) and user_agent[:1000],
+        "b_is_bot": is_bot,
+        "b_engaged": not is_bot and link.subscriber_id is not None,
+    }
+    if _on_postgresql(conn):
+        conn.execute(_RECORD_CLICK_PG, params)
+        return
+    conn.execute(_INSERT_CLICK, params)
+    if params["b_engaged"]:
+        conn.execute(_MARK_ENGAGED, params)
 
 
 def ref_from_landing_site(landing_site: str | None) -> str | None:

@@ -204,3 +204,28 @@ def test_outbox_simulated_click_counts_as_a_human_tap(app, link):
     assert target is not None and f"tidings_ref={link.token}" in target
     assert [c.is_bot for c in _clicks()] == [False]
     assert outbox.simulate_click("Unknown123") is None
+
+
+def test_a_tap_on_a_link_without_subscriber_is_stored_and_touches_no_subscriber(client, shop):
+    """A link made for no one in particular (e.g. a flow preview) still counts its taps; the
+    engaged update matches nothing and must not stop the click from being stored."""
+    shop.primary_domain = "shop.example.com"
+    sub = Subscriber(shop_id=shop.id, phone="+12025550102", status="subscribed")
+    db.session.add(sub)
+    db.session.commit()
+    links.shorten(shop, "https://shop.example.com/")
+    db.session.commit()
+    link = db.session.scalars(select(Link)).one()
+    resp = client.get(f"/r/{link.token}", headers={"User-Agent": IPHONE})
+    assert resp.status_code == 302
+    assert [(c.is_bot, c.subscriber_id, c.shop_id) for c in _clicks()] == [(False, None, shop.id)]
+    assert db.session.get(Subscriber, sub.id).last_click_at is None
+
+
+def test_a_tap_is_committed_when_the_redirect_is_answered(client, link):
+    """The click is durable before the shopper is sent on: another connection sees it."""
+    client.get(f"/r/{link.token}", headers={"User-Agent": IPHONE})
+    db.session.rollback()
+    with db.engine.connect() as other:
+        rows = other.execute(select(Click.link_id, Click.is_bot, Click.ip)).all()
+    assert [(r.link_id, r.is_bot) for r in rows] == [(link.id, False)]
