@@ -1,4 +1,4 @@
-"""Fixtures shared by the integration tests: the Shopify Admin stand-in on loopback."""
+"""Fixtures shared by the integration tests: the Shopify Admin and Twilio stand-ins on loopback."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from flask import Flask
 
 from tests.conftest import API_KEY, API_SECRET
 from tests.fakes.shopify_server import FakeShopify
+from tests.integration.send_support import _fake_server, fake_twilio  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from shopify_app.extensions import db
 from shopify_app.models import DiscountCode, Link, Shop, Subscriber, utcnow
-from tests.integration import consent_support, send_support
+from tests.integration import consent_support
 from tests.integration.flows_support import (
     PHONE,
     TOKEN,
@@ -27,8 +27,6 @@ from tests.integration.flows_support import (
     time_passes,
 )
 
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 shopify_server_fixture = consent_support.shopify_server_fixture
 fake_shopify_fixture = consent_support.fake_shopify_fixture
 

@@ -12,12 +12,8 @@ from shopify_app.services import flow_triggers
 from shopify_app.services.flow_defaults import DEFAULT_FLOWS, FIRST_NEW_STEP_ID
 from shopify_app.sms.compose import find_unknown_tags
 from tests.conftest import ApiClient
-from tests.integration import send_support
 from tests.integration.consent_support import add_subscriber
 from tests.integration.flows_support import PHONE, flow_shop, tick_and_send
-
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 KINDS = ["abandoned_checkout", "welcome", "post_purchase", "winback"]
 

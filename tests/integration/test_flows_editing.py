@@ -19,7 +19,6 @@ from shopify_app.services.flow_defaults import (
     reposition,
 )
 from tests.conftest import ApiClient
-from tests.integration import send_support
 from tests.integration.consent_support import add_subscriber
 from tests.integration.flows_support import (
     PHONE,
@@ -30,9 +29,6 @@ from tests.integration.flows_support import (
     tick_and_send,
     time_passes,
 )
-
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 W0 = {"id": 0, "type": "wait", "minutes": 0}
 M1 = {"id": 1, "type": "message", "body": "one", "discount": None}

@@ -12,7 +12,6 @@ from sqlalchemy import select, update
 from shopify_app.extensions import db
 from shopify_app.models import FlowRun, Message, Shop, Subscriber, utcnow
 from shopify_app.services import flow_triggers, flows, stats
-from tests.integration import send_support
 from tests.integration.consent_support import add_subscriber, inbound
 from tests.integration.flows_support import (
     PHONE,
@@ -24,9 +23,6 @@ from tests.integration.flows_support import (
     time_passes,
 )
 from tests.integration.send_support import night_zone
-
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 
 def _welcome_run(shop: Shop, phone: str = PHONE, **flow_changes) -> tuple[int, int]:

@@ -11,7 +11,6 @@ from sqlalchemy import update
 from shopify_app.extensions import db, get_queue
 from shopify_app.models import Message, Subscriber, utcnow
 from shopify_app.services import flow_triggers, flows
-from tests.integration import send_support
 from tests.integration.consent_support import add_subscriber, inbound, subscribe
 from tests.integration.flows_support import (
     PHONE,
@@ -28,10 +27,6 @@ from tests.integration.flows_support import (
     time_passes,
 )
 from tests.integration.send_support import day_zone
-
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
-
 
 # --- welcome series -----------------------------------------------------------------------
 

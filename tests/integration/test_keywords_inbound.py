@@ -12,7 +12,6 @@ from shopify_app.extensions import db
 from shopify_app.models import InboundMessage, Message, Shop
 from shopify_app.services import sending
 from tests.conftest import make_shop
-from tests.integration import send_support
 from tests.integration.consent_support import (
     add_subscriber,
     inbound,
@@ -27,9 +26,6 @@ from tests.integration.send_support import (
     add_campaign,
     add_campaign_messages,
 )
-
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 PHONE = "+12025550142"
 OTHER = "+12025550143"

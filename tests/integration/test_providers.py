@@ -31,11 +31,7 @@ from shopify_app.providers.twilio import TwilioProvider, parse_retry_after
 from shopify_app.services.ratelimit import TokenBucket
 from tests.conftest import make_test_config
 from tests.fakes.twilio_server import DEFAULT_ACCOUNT_SID
-from tests.integration import send_support
 from tests.integration.send_support import FROM_NUMBER, make_provider
-
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 SENDER = Sender(from_number=FROM_NUMBER, shop_id=1)
 CALLBACK = "https://app.example.com/webhooks/twilio/status"

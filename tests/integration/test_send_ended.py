@@ -18,7 +18,6 @@ from shopify_app.models import Campaign
 from shopify_app.providers import set_provider
 from shopify_app.services import campaigns, sending
 from shopify_app.services import sending as sending_module
-from tests.integration import send_support
 from tests.integration.send_support import (
     add_campaign,
     add_campaign_messages,
@@ -27,10 +26,6 @@ from tests.integration.send_support import (
     make_provider,
     messages,
 )
-
-# The stand-in fixtures, used by name in the tests below.
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 
 def _end(app: Flask, campaign_id: int) -> None:

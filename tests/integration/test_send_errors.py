@@ -17,7 +17,6 @@ from shopify_app.providers import set_provider
 from shopify_app.providers.base import UNKNOWN, SendResult
 from shopify_app.services import reconcile, send_submit, sending
 from shopify_app.services.outgoing import queue_message
-from tests.integration import send_support
 from tests.integration.send_support import (
     add_campaign,
     add_campaign_messages,
@@ -26,10 +25,6 @@ from tests.integration.send_support import (
     make_provider,
     messages,
 )
-
-# The stand-in fixtures, used by name in the tests below.
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 
 def _make_due_now() -> None:

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from shopify_app.models import utcnow
 from shopify_app.services import sending
-from tests.integration import send_support
 from tests.integration.send_support import (
     add_campaign,
     add_campaign_messages,
@@ -14,10 +13,6 @@ from tests.integration.send_support import (
     fast_shop,
     messages,
 )
-
-# The stand-in fixtures, used by name in the tests below.
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 
 def test_campaign_rows_are_sent_once_each_and_recorded(shop, fake_twilio, run_jobs):

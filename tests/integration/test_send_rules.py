@@ -15,7 +15,6 @@ from shopify_app.extensions import db
 from shopify_app.models import Link, Message, Shop, Subscriber, utcnow
 from shopify_app.services import send_decide, sending, subscribers
 from shopify_app.services.outgoing import queue_message
-from tests.integration import send_support
 from tests.integration.send_support import (
     add_campaign,
     add_campaign_messages,
@@ -24,10 +23,6 @@ from tests.integration.send_support import (
     messages,
     night_zone,
 )
-
-# The stand-in fixtures, used by name in the tests below.
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 
 def test_stop_between_queueing_and_sending_skips_and_sends_nothing(shop, fake_twilio, run_jobs):

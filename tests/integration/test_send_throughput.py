@@ -19,7 +19,6 @@ from shopify_app.services import reconcile, send_checks, send_record, send_submi
 from shopify_app.services.bulk import is_postgresql
 from shopify_app.services.ratelimit import TokenBucket
 from shopify_app.services.send_types import Ready, Settings
-from tests.integration import send_support
 from tests.integration.send_support import (
     add_campaign,
     add_campaign_messages,
@@ -28,9 +27,6 @@ from tests.integration.send_support import (
     make_provider,
     messages,
 )
-
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 
 def _expire_leases() -> None:

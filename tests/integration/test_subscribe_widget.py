@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 from shopify_app.extensions import db
 from shopify_app.models import ConsentEvent, Message, Shop, Subscriber
 from shopify_app.services import consent
-from tests.integration import send_support
 from tests.integration.consent_support import (
     PAGE_URL,
     SHOPPER_IP,
@@ -24,9 +23,6 @@ from tests.integration.consent_support import (
     subscriber,
     use_sender,
 )
-
-_fake_server = send_support._fake_server
-fake_twilio = send_support.fake_twilio
 
 PHONE_TYPED = "(202) 555-0142"
 PHONE = "+12025550142"
