@@ -7,6 +7,11 @@ without waiting on each other — runs each handler in its own savepoint (one fa
 poison the batch), and commits the handlers' effects together with the rows' "processed" mark:
 a second run finds the mark and does nothing. A failing delivery is marked "failed" with its
 payload kept and retried by its own job (`process_delivery`) at 10 s, 60 s and 300 s.
+
+A malformed payload (MalformedPayload from the handler, or a DataError: PostgreSQL refusing one
+of its values) never becomes valid, so it is not retried: the delivery is marked "failed" with
+no attempts left and an error starting "malformed payload: ", its payload kept for a replay once
+the code copes with it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import json
 import logging
 import time
 import traceback
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,10 +28,12 @@ from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import DataError
 
 from shopify_app.extensions import db, get_queue, get_redis
 from shopify_app.logs import log_context
 from shopify_app.models import Shop, WebhookDelivery, utcnow
+from shopify_app.services.shopify_payloads import MalformedPayload
 from webhooks.handlers import (
     DRAIN_FLAG,
     DRAIN_JOB,
@@ -46,6 +54,9 @@ BATCH_SIZE = 100
 # A drain hands over after this long (to the helper it queued) so other jobs get a worker.
 DRAIN_SECONDS = 30.0
 _SWEEP_LIMIT = 1000
+# Errors a retry cannot cure: the payload itself is wrong.
+_PERMANENT = (MalformedPayload, DataError)
+MALFORMED_PREFIX = "malformed payload: "
 _LIVE_JOB_STATUSES = {
     JobStatus.CREATED,
     JobStatus.QUEUED,
@@ -67,6 +78,16 @@ def describe_error(exc: BaseException) -> str:
         f"{type(exc).__name__} at {'/'.join(Path(last.filename).parts[-2:])}:"
         f"{last.lineno} in {last.name}"
     )
+
+
+def describe_malformed(topic: str, exc: MalformedPayload | DataError) -> str:
+    """The error recorded for a payload that can never be processed; no payload values (a
+    DataError's message quotes them, so only its kind and place are kept)."""
+    if isinstance(exc, MalformedPayload):
+        return f"{MALFORMED_PREFIX}{topic}: {exc.reason}"
+    # The driver's class names the refusal (NumericValueOutOfRange) without quoting the value.
+    refused = f" ({type(exc.orig).__name__})" if exc.orig is not None else ""
+    return f"{MALFORMED_PREFIX}{topic}: {describe_error(exc)}{refused}"
 
 
 def drain(max_seconds: float = DRAIN_SECONDS) -> int:
@@ -121,11 +142,15 @@ def _claim(limit: int) -> list[WebhookDelivery]:
 
 
 def _run_in_savepoint(delivery: WebhookDelivery) -> bool:
-    """Run one claimed delivery's handler; False if it failed (marked, payload kept)."""
+    """Run one claimed delivery's handler; False if it failed and is to be retried (marked,
+    payload kept). A malformed payload fails for good, so True."""
     with log_context(shop=delivery.shop_domain):
         try:
             with db.session.begin_nested():
                 _handle(delivery)
+            return True
+        except _PERMANENT as exc:
+            _mark_failed(delivery, describe_malformed(delivery.topic, exc), permanent=True)
             return True
         except Exception as exc:
             _mark_failed(delivery, describe_error(exc))
@@ -140,13 +165,19 @@ def _handle(delivery: WebhookDelivery) -> str:
         log.info("webhook %s (%s) ignored: %s", delivery.webhook_id, delivery.topic, reason)
         _mark(delivery, "ignored", error=reason)
         return "ignored"
+    try:
+        payload = json.loads(delivery.payload)
+    except ValueError:
+        raise MalformedPayload("the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise MalformedPayload("the body is not a JSON object")
     # The identity map makes repeated lookups of one shop in a batch free.
     shop = (
         db.session.get(Shop, delivery.shop_id)
         if delivery.shop_id is not None
         else Shop.by_domain(delivery.shop_domain)
     )
-    handler(shop, json.loads(delivery.payload), delivery)
+    handler(shop, payload, delivery)
     _mark(delivery, "processed")
     return "processed"
 
@@ -160,11 +191,23 @@ def _mark(delivery: WebhookDelivery, status: str, error: str | None = None) -> N
     db.session.flush()
 
 
-def _mark_failed(delivery: WebhookDelivery, error: str) -> None:
+def _mark_failed(delivery: WebhookDelivery, error: str, *, permanent: bool = False) -> None:
+    """Record a failure, payload kept. `permanent` uses up the attempts, so that neither
+    `_schedule_retry` nor the sweep tries it again."""
     delivery.status = "failed"
-    delivery.attempts += 1
+    delivery.attempts = (
+        max(delivery.attempts + 1, MAX_ATTEMPTS) if permanent else delivery.attempts + 1
+    )
     delivery.error = error
     db.session.flush()
+    if permanent:
+        log.warning(
+            "webhook %s (%s) failed for good, not retried: %s",
+            delivery.webhook_id,
+            delivery.topic,
+            error,
+        )
+        return
     log.warning(
         "webhook %s (%s) failed, attempt %s: %s",
         delivery.webhook_id,
@@ -214,10 +257,15 @@ def process_delivery(delivery_id: int) -> str:
     if delivery.status in ("processed", "ignored"):
         db.session.rollback()
         return delivery.status
+    topic = delivery.topic
     with log_context(shop=delivery.shop_domain):
         try:
             status = _handle(delivery)
             db.session.commit()
+        except _PERMANENT as exc:
+            db.session.rollback()
+            _record_failure(delivery_id, describe_malformed(topic, exc), permanent=True)
+            return "failed"  # returning, not raising: RQ must not retry it either
         except Exception as exc:
             db.session.rollback()
             _record_failure(delivery_id, describe_error(exc))
@@ -225,12 +273,43 @@ def process_delivery(delivery_id: int) -> str:
     return status
 
 
-def _record_failure(delivery_id: int, error: str) -> None:
+def _record_failure(delivery_id: int, error: str, *, permanent: bool = False) -> None:
     delivery = db.session.get(WebhookDelivery, delivery_id)
     if delivery is None:
         return
-    _mark_failed(delivery, error)
+    _mark_failed(delivery, error, permanent=permanent)
     db.session.commit()
+
+
+def replay_failed(
+    *,
+    ids: Sequence[int] = (),
+    malformed_only: bool = False,
+    shop_domain: str | None = None,
+    topic: str | None = None,
+) -> int:
+    """Put failed deliveries that still hold their payload back to "received" with their
+    attempts reset, and ask for a drain: after a fix, for what failed for good (or ran out of
+    retries). Returns how many. Caller needs no transaction; this commits."""
+    conditions = [WebhookDelivery.status == "failed", WebhookDelivery.payload.is_not(None)]
+    if ids:
+        conditions.append(WebhookDelivery.id.in_(list(ids)))
+    if malformed_only:
+        conditions.append(WebhookDelivery.error.startswith(MALFORMED_PREFIX, autoescape=True))
+    if shop_domain:
+        conditions.append(WebhookDelivery.shop_domain == shop_domain)
+    if topic:
+        conditions.append(WebhookDelivery.topic == topic)
+    replayed = db.session.execute(
+        update(WebhookDelivery)
+        .where(*conditions)
+        .values(status="received", attempts=0, error=None, updated_at=utcnow())
+    ).rowcount
+    db.session.commit()
+    if replayed:
+        log.warning("%s failed webhook deliveries replayed by hand", replayed)
+        request_drain()
+    return int(replayed or 0)
 
 
 def requeue_stale(now: datetime | None = None) -> int:

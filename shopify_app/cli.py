@@ -1,4 +1,4 @@
-"""`flask` commands: worker, scheduler, dev (everything at once), demo data."""
+"""`flask` commands: worker, scheduler, dev (everything at once), demo data, webhook replay."""
 
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(scheduler_command)
     app.cli.add_command(dev_command)
     from shopify_app.demo import demo_command
+    from webhooks.cli import webhooks_cli
 
     app.cli.add_command(demo_command)
+    app.cli.add_command(webhooks_cli)
 
 
 @click.command("worker")

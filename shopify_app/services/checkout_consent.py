@@ -22,6 +22,7 @@ from shopify_app.services.shopify_payloads import (
     address_country,
     first_valid_phone,
     int_id,
+    obj,
     parse_time,
 )
 from shopify_app.sms.phones import PhoneResult
@@ -195,12 +196,11 @@ def consent_from_checkout(
     customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
     region = address_country(payload) or shop.country
     customer_id = int_id(customer.get("id"))
+    billing = obj(payload, "billing_address")
     names = {
         "email": payload.get("email") or customer.get("email"),
-        "first_name": customer.get("first_name")
-        or (payload.get("billing_address") or {}).get("first_name"),
-        "last_name": customer.get("last_name")
-        or (payload.get("billing_address") or {}).get("last_name"),
+        "first_name": customer.get("first_name") or billing.get("first_name"),
+        "last_name": customer.get("last_name") or billing.get("last_name"),
     }
     if payload.get("buyer_accepts_sms_marketing") is True:
         phone = first_valid_phone(
@@ -266,8 +266,8 @@ def consent_from_order(
     candidates = [
         customer.get("phone"),
         payload.get("phone"),
-        (payload.get("billing_address") or {}).get("phone"),
-        (payload.get("shipping_address") or {}).get("phone"),
+        obj(payload, "billing_address").get("phone"),
+        obj(payload, "shipping_address").get("phone"),
     ]
     for raw in candidates:
         phone = first_valid_phone([raw], region)

@@ -7,11 +7,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from shopify_app.extensions import db
-from shopify_app.models import Checkout, Shop, to_decimal
+from shopify_app.models import Checkout, Shop
 from shopify_app.services.shopify_payloads import (
     address_country,
     first_valid_phone,
     int_id,
+    money,
+    obj,
     parse_time,
 )
 
@@ -53,8 +55,8 @@ def upsert_checkout(shop: Shop, payload: dict[str, Any]) -> tuple[Checkout | Non
             payload.get("sms_marketing_phone"),
             payload.get("phone"),
             customer.get("phone"),
-            (payload.get("billing_address") or {}).get("phone"),
-            (payload.get("shipping_address") or {}).get("phone"),
+            obj(payload, "billing_address").get("phone"),
+            obj(payload, "shipping_address").get("phone"),
         ],
         region,
     )
@@ -63,7 +65,7 @@ def upsert_checkout(shop: Shop, payload: dict[str, Any]) -> tuple[Checkout | Non
     row.email = payload.get("email") or customer.get("email") or row.email
     row.recovery_url = payload.get("abandoned_checkout_url") or row.recovery_url
     if payload.get("total_price") not in (None, ""):
-        row.total = to_decimal(payload.get("total_price"))
+        row.total = money(payload.get("total_price"), "total_price")
     row.currency = payload.get("presentment_currency") or payload.get("currency") or row.currency
     row.completed_at = parse_time(payload.get("completed_at")) or row.completed_at
     row.shopify_updated_at = updated_at or row.shopify_updated_at

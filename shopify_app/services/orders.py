@@ -28,9 +28,14 @@ from shopify_app.models import Order, OrderRefund, Shop, Subscriber, to_decimal,
 from shopify_app.services.attribution import attribute_order
 from shopify_app.services.shopify_payloads import (
     address_country,
+    field_name,
     first_valid_phone,
     int_id,
+    money,
+    obj,
+    objects,
     parse_time,
+    required_id,
 )
 
 log = logging.getLogger(__name__)
@@ -39,62 +44,65 @@ CENT = Decimal("0.01")
 _OK_TRANSACTION_STATUSES = ("success", "pending", None)
 
 
-def _money_set(data: dict[str, Any] | None, side: str) -> Decimal | None:
-    amount = ((data or {}).get(side) or {}).get("amount")
-    return None if amount in (None, "") else to_decimal(amount)
+def _money_set(parent: dict[str, Any], key: str, side: str, where: str = "") -> Decimal | None:
+    """parent[key][side].amount, a Shopify MoneyBag's amount in one currency."""
+    field = field_name(where, key)
+    amount = obj(obj(parent, key, where), side, field).get("amount")
+    return None if amount in (None, "") else money(amount, f"{field}.{side}.amount")
 
 
 def order_amounts(payload: dict[str, Any]) -> tuple[Decimal, Decimal | None, Decimal | None]:
     """(total, current_total, presentment_total): the first two in the shop's currency."""
-    total = _money_set(payload.get("total_price_set"), "shop_money")
+    total = _money_set(payload, "total_price_set", "shop_money")
     if total is None:
-        total = to_decimal(payload.get("total_price"))
-    current = _money_set(payload.get("current_total_price_set"), "shop_money")
+        total = money(payload.get("total_price"), "total_price")
+    current = _money_set(payload, "current_total_price_set", "shop_money")
     if current is None and payload.get("current_total_price") not in (None, ""):
-        current = to_decimal(payload.get("current_total_price"))
-    presentment = _money_set(payload.get("total_price_set"), "presentment_money")
+        current = money(payload.get("current_total_price"), "current_total_price")
+    presentment = _money_set(payload, "total_price_set", "presentment_money")
     return total, current, presentment
 
 
 def order_phone(payload: dict[str, Any], shop_country: str) -> str | None:
     """The first textable number on the order, customer, billing or shipping address."""
-    customer = payload.get("customer") or {}
     found = first_valid_phone(
         [
             payload.get("phone"),
-            customer.get("phone"),
-            (payload.get("billing_address") or {}).get("phone"),
-            (payload.get("shipping_address") or {}).get("phone"),
+            obj(payload, "customer").get("phone"),
+            obj(payload, "billing_address").get("phone"),
+            obj(payload, "shipping_address").get("phone"),
         ],
         address_country(payload) or shop_country,
     )
     return found.e164 if found else None
 
 
-def _refund_parts(refund: dict[str, Any], side: str) -> Decimal:
+def _refund_parts(refund: dict[str, Any], side: str, where: str = "") -> Decimal:
     """What a refund gave back according to its parts, in shop or presentment money."""
     total = Decimal("0")
-    for item in refund.get("refund_line_items") or []:
-        total += (_money_set(item.get("subtotal_set"), side) or 0) + (
-            _money_set(item.get("total_tax_set"), side) or 0
-        )
-    for line in refund.get("refund_shipping_lines") or []:
-        total += (_money_set(line.get("subtotal_amount_set"), side) or 0) + (
-            _money_set(line.get("tax_amount_set"), side) or 0
-        )
-    for duty in refund.get("duties") or []:
-        total += _money_set(duty.get("amount_set"), side) or 0
+
+    def parts(key: str, *sets: str) -> Decimal:
+        found = Decimal("0")
+        for index, part in enumerate(objects(refund, key, where)):
+            part_at = field_name(where, f"{key}[{index}]")
+            for name in sets:
+                found += _money_set(part, name, side, part_at) or 0
+        return found
+
+    total += parts("refund_line_items", "subtotal_set", "total_tax_set")
+    total += parts("refund_shipping_lines", "subtotal_amount_set", "tax_amount_set")
+    total += parts("duties", "amount_set")
     # Adjustments are signed the other way: a shipping refund is -8.00, a refund smaller than
     # its line items leaves a positive discrepancy.
-    for adjustment in refund.get("order_adjustments") or []:
-        total -= (_money_set(adjustment.get("amount_set"), side) or 0) + (
-            _money_set(adjustment.get("tax_amount_set"), side) or 0
-        )
+    total -= parts("order_adjustments", "amount_set", "tax_amount_set")
     return total
 
 
 def refund_amount(
-    refund: dict[str, Any], shop_currency: str, fallback_rate: Decimal | None = None
+    refund: dict[str, Any],
+    shop_currency: str,
+    fallback_rate: Decimal | None = None,
+    where: str = "",
 ) -> Decimal:
     """Money a refund returned, in the shop's currency.
 
@@ -104,17 +112,17 @@ def refund_amount(
     both currencies; a custom amount is converted at the parts' (else the order's) rate.
     """
     transactions = [
-        t
-        for t in refund.get("transactions") or []
+        (field_name(where, f"transactions[{index}]"), t)
+        for index, t in enumerate(objects(refund, "transactions", where))
         if t.get("kind") == "refund" and t.get("status") in _OK_TRANSACTION_STATUSES
     ]
     if not transactions:
         return Decimal("0.00")  # nothing went back to the customer (a restock only)
-    paid = sum((to_decimal(t.get("amount")) for t in transactions), Decimal("0"))
-    if all((t.get("currency") or shop_currency) == shop_currency for t in transactions):
+    paid = sum((money(t.get("amount"), f"{at}.amount") for at, t in transactions), Decimal("0"))
+    if all((t.get("currency") or shop_currency) == shop_currency for _, t in transactions):
         return paid.quantize(CENT)
-    parts_shop = _refund_parts(refund, "shop_money")
-    parts_presented = _refund_parts(refund, "presentment_money")
+    parts_shop = _refund_parts(refund, "shop_money", where)
+    parts_presented = _refund_parts(refund, "presentment_money", where)
     if parts_presented > 0:
         if parts_presented == paid:
             return parts_shop.quantize(CENT)
@@ -142,16 +150,18 @@ def record_refund(
     *,
     shopify_order_id: int,
     fallback_rate: Decimal | None = None,
+    where: str = "",
 ) -> bool:
-    """Store one refund once (by its id). True when it was new."""
+    """Store one refund once (by its id). True when it was new. `where` is the refund's
+    place in the payload, for a MalformedPayload's reason ("refunds[0]")."""
     now = utcnow()
     stmt = (
         _dialect_insert(OrderRefund)
         .values(
             shop_id=shop.id,
-            shopify_refund_id=int(refund["id"]),
+            shopify_refund_id=required_id(refund, "id", where),
             shopify_order_id=shopify_order_id,
-            amount=refund_amount(refund, shop.currency, fallback_rate),
+            amount=refund_amount(refund, shop.currency, fallback_rate, where),
             refunded_at=parse_time(refund.get("processed_at") or refund.get("created_at")),
             created_at=now,
             updated_at=now,
@@ -166,7 +176,7 @@ def _order_fields(
     shop: Shop, payload: dict[str, Any], triggered_at: datetime | None
 ) -> dict[str, Any]:
     total, current, presentment = order_amounts(payload)
-    customer = payload.get("customer") or {}
+    customer = obj(payload, "customer")
     codes = [
         {"code": str(d.get("code")), "amount": str(d.get("amount", "")), "type": d.get("type")}
         for d in payload.get("discount_codes") or []
@@ -268,7 +278,7 @@ def ingest_order(
     attribution rules use it when the order itself names nobody we know. Returns the Order so
     the webhook handler can hand it to further services.
     """
-    shopify_order_id = int(payload["id"])
+    shopify_order_id = required_id(payload, "id")
     fields = _order_fields(shop, payload, triggered_at)
     now = utcnow()
     inserted = (
@@ -303,10 +313,14 @@ def ingest_order(
     previous_subscriber = order.subscriber_id
     if order.subscriber_id is None and buyer is not None and buyer.shop_id == shop.id:
         order.subscriber_id = buyer.id
-    for refund in payload.get("refunds") or []:
+    for index, refund in enumerate(payload.get("refunds") or []):
         if isinstance(refund, dict) and refund.get("id"):
             record_refund(
-                shop, refund, shopify_order_id=shopify_order_id, fallback_rate=_exchange_rate(order)
+                shop,
+                refund,
+                shopify_order_id=shopify_order_id,
+                fallback_rate=_exchange_rate(order),
+                where=f"refunds[{index}]",
             )
     refresh_amounts(order)
     attribute_order(order)
@@ -317,7 +331,7 @@ def ingest_order(
 
 def ingest_refund(shop: Shop, payload: dict[str, Any]) -> Order | None:
     """refunds/create: store the refund once; if its order is here, take it off its value."""
-    shopify_order_id = int(payload["order_id"])
+    shopify_order_id = required_id(payload, "order_id")
     order = _lock_order(shop.id, shopify_order_id)
     new = record_refund(
         shop,

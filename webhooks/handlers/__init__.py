@@ -3,7 +3,9 @@
 A topic module (orders.py, checkouts.py, ...) dropped into this package registers itself with
 `@handles("orders/create", ...)`; every module here is imported on first lookup, so adding a
 topic never means editing a shared file. A handler runs inside the delivery's transaction:
-it changes rows and returns; the job commits (or rolls back and retries).
+it changes rows and returns; the job commits (or rolls back and retries). A payload it cannot
+use as sent raises MalformedPayload (shopify_app.services.shopify_payloads), not ValueError:
+the delivery then fails for good instead of being retried.
 
 The WebhookDelivery row is the durable queue. Recording one asks for a *drain* (`request_drain`)
 rather than queuing one RQ job per delivery: a Redis SET NX per delivery, one RQ job per burst,
@@ -66,7 +68,8 @@ DRAIN_FLAG_TTL = 30
 # A drain that crashed outside any delivery (database gone) is tried again soon.
 DRAIN_RETRY = Retry(max=3, interval=[5, 30, 120])
 # A failing delivery is tried again after 10 s, 60 s and 300 s (four attempts in all); after
-# the last one it stays "failed" with its payload for inspection.
+# the last one it stays "failed" with its payload for inspection. A malformed payload gets
+# attempts = MAX_ATTEMPTS on its first failure: retrying it cannot help.
 RETRY_INTERVALS: tuple[int, ...] = (10, 60, 300)
 MAX_ATTEMPTS = len(RETRY_INTERVALS) + 1
 

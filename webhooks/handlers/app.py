@@ -7,6 +7,7 @@ from typing import Any
 
 from shopify_app.models import Shop, WebhookDelivery, utcnow
 from shopify_app.services.shop_lifecycle import uninstall, update_scopes
+from shopify_app.services.shopify_payloads import MalformedPayload
 from webhooks.handlers import handles
 
 log = logging.getLogger(__name__)
@@ -29,5 +30,5 @@ def app_scopes_update(
         return
     current = payload.get("current")
     if not isinstance(current, list):
-        raise ValueError("app/scopes_update payload has no 'current' scope list")
+        raise MalformedPayload("current is not a list of scopes")
     update_scopes(shop, (str(s) for s in current))

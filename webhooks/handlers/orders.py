@@ -13,6 +13,7 @@ from shopify_app.models import Shop, WebhookDelivery
 from shopify_app.services import flow_triggers
 from shopify_app.services.checkout_consent import consent_from_order
 from shopify_app.services.orders import ingest_order, ingest_refund
+from shopify_app.services.shopify_payloads import required_id
 from webhooks.handlers import handles
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,7 @@ def order_changed(shop: Shop | None, payload: dict[str, Any], delivery: WebhookD
     if shop is None:
         log.info("%s for a shop we do not know; ignored", delivery.topic)
         return
-    if not payload.get("id"):
-        raise ValueError(f"{delivery.topic} payload has no order id")
+    required_id(payload, "id")  # fail on the missing id, not on whatever trips over it later
     # Consent ticked at checkout first: the buyer may become a subscriber with this order.
     buyer = consent_from_order(shop, payload, delivery)
     # The hook point for further order services (flows: an order ends abandoned-checkout runs).
@@ -37,6 +37,6 @@ def refund_created(shop: Shop | None, payload: dict[str, Any], delivery: Webhook
     if shop is None:
         log.info("refunds/create for a shop we do not know; ignored")
         return
-    if not payload.get("id") or not payload.get("order_id"):
-        raise ValueError("refunds/create payload has no refund or order id")
+    required_id(payload, "id")
+    required_id(payload, "order_id")
     ingest_refund(shop, payload)
