@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises: 
-Create Date: 2026-11-23 12:35:00.909754
+Create Date: 2026-11-23 14:47:51.252143
 
 """
 from alembic import op
@@ -439,33 +439,8 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_discount_shop_id'), ['shop_id'], unique=False)
         batch_op.create_index('ix_discount_status_ends', ['status', 'ends_at'], unique=False)
 
-    op.create_table('discount_code',
-    sa.Column('discount_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('code', sa.String(length=64), nullable=False),
-    sa.Column('subscriber_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('flow_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('status', sa.String(length=12), nullable=False),
-    sa.Column('bulk_creation_id', sa.String(length=255), nullable=True),
-    sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('created_at', shopify_app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', shopify_app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['discount_id'], ['discount.id'], name=op.f('fk_discount_code_discount_id_discount'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['shop_id'], ['shop.id'], name=op.f('fk_discount_code_shop_id_shop'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['subscriber_id'], ['subscriber.id'], name=op.f('fk_discount_code_subscriber_id_subscriber'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_discount_code')),
-    sa.UniqueConstraint('shop_id', 'code', name=op.f('uq_discount_code_shop_id_code'))
-    )
-    with op.batch_alter_table('discount_code', schema=None) as batch_op:
-        batch_op.create_index('ix_discount_code_discount_status', ['discount_id', 'status'], unique=False)
-        batch_op.create_index(batch_op.f('ix_discount_code_shop_id'), ['shop_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_discount_code_subscriber_id'), ['subscriber_id'], unique=False)
-        batch_op.create_index('uq_discount_code_message', ['message_id'], unique=True)
-
     op.create_table('message',
+    sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('subscriber_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -494,29 +469,48 @@ def upgrade():
     sa.Column('sent_at', shopify_app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('delivered_at', shopify_app.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('failed_at', shopify_app.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_at', shopify_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', shopify_app.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['flow_run_id'], ['flow_run.id'], name=op.f('fk_message_flow_run_id_flow_run'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_message')),
+    sa.UniqueConstraint('campaign_id', 'subscriber_id', name=op.f('uq_message_campaign_id_subscriber_id'))
+    )
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.create_index('ix_message_campaign_report', ['campaign_id', 'status', 'skip_reason', 'error_code', 'segments', 'price'], unique=False, postgresql_include=['sent_at', 'due_at', 'shop_id', 'id'])
+        batch_op.create_index('ix_message_lease', ['lease_expires_at'], unique=False, postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
+        batch_op.create_index('ix_message_pending_due', ['shop_id', 'due_at'], unique=False, postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
+        batch_op.create_index('ix_message_shop_sent', ['shop_id', 'sent_at'], unique=False)
+        batch_op.create_index('ix_message_subscriber_sent', ['subscriber_id', 'sent_at'], unique=False)
+        batch_op.create_index('uq_message_flow_run_id_flow_step', ['flow_run_id', 'flow_step'], unique=True, postgresql_where=sa.text('flow_run_id IS NOT NULL'), sqlite_where=sa.text('flow_run_id IS NOT NULL'))
+        batch_op.create_index('uq_message_provider_sid', ['provider_sid'], unique=True, postgresql_where=sa.text('provider_sid IS NOT NULL'), sqlite_where=sa.text('provider_sid IS NOT NULL'))
+        batch_op.create_index('uq_message_shop_id_dedupe_key', ['shop_id', 'dedupe_key'], unique=True, postgresql_where=sa.text('dedupe_key IS NOT NULL'), sqlite_where=sa.text('dedupe_key IS NOT NULL'))
+
+    op.create_table('discount_code',
+    sa.Column('discount_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('code', sa.String(length=64), nullable=False),
+    sa.Column('subscriber_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('message_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('flow_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('bulk_creation_id', sa.String(length=255), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
     sa.Column('shop_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('created_at', shopify_app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', shopify_app.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['campaign_id'], ['campaign.id'], name=op.f('fk_message_campaign_id_campaign'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['flow_run_id'], ['flow_run.id'], name=op.f('fk_message_flow_run_id_flow_run'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['shop_id'], ['shop.id'], name=op.f('fk_message_shop_id_shop'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['subscriber_id'], ['subscriber.id'], name=op.f('fk_message_subscriber_id_subscriber'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['variant_id'], ['campaign_variant.id'], name=op.f('fk_message_variant_id_campaign_variant'), ondelete='SET NULL'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_message')),
-    sa.UniqueConstraint('campaign_id', 'subscriber_id', name=op.f('uq_message_campaign_id_subscriber_id')),
-    sa.UniqueConstraint('flow_run_id', 'flow_step', name=op.f('uq_message_flow_run_id_flow_step')),
-    sa.UniqueConstraint('provider_sid', name=op.f('uq_message_provider_sid')),
-    sa.UniqueConstraint('shop_id', 'dedupe_key', name=op.f('uq_message_shop_id_dedupe_key'))
+    sa.ForeignKeyConstraint(['discount_id'], ['discount.id'], name=op.f('fk_discount_code_discount_id_discount'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['shop_id'], ['shop.id'], name=op.f('fk_discount_code_shop_id_shop'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['subscriber_id'], ['subscriber.id'], name=op.f('fk_discount_code_subscriber_id_subscriber'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_discount_code')),
+    sa.UniqueConstraint('shop_id', 'code', name=op.f('uq_discount_code_shop_id_code'))
     )
-    with op.batch_alter_table('message', schema=None) as batch_op:
-        batch_op.create_index('ix_message_campaign_id', ['campaign_id', 'id'], unique=False)
-        batch_op.create_index('ix_message_campaign_report', ['campaign_id', 'status', 'skip_reason', 'error_code', 'segments', 'price'], unique=False, postgresql_include=['sent_at', 'due_at', 'shop_id'])
-        batch_op.create_index('ix_message_lease', ['lease_expires_at'], unique=False, postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
-        batch_op.create_index('ix_message_pending_due', ['shop_id', 'due_at'], unique=False, postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
-        batch_op.create_index(batch_op.f('ix_message_shop_id'), ['shop_id'], unique=False)
-        batch_op.create_index('ix_message_shop_sent', ['shop_id', 'sent_at'], unique=False)
-        batch_op.create_index('ix_message_subscriber_sent', ['subscriber_id', 'sent_at'], unique=False)
+    with op.batch_alter_table('discount_code', schema=None) as batch_op:
+        batch_op.create_index('ix_discount_code_discount_status', ['discount_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_discount_code_shop_id'), ['shop_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_discount_code_subscriber_id'), ['subscriber_id'], unique=False)
+        batch_op.create_index('uq_discount_code_message', ['message_id'], unique=True)
 
     op.create_table('link',
     sa.Column('token', sa.String(length=32), nullable=False),
@@ -581,16 +575,6 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_link_campaign_id'))
 
     op.drop_table('link')
-    with op.batch_alter_table('message', schema=None) as batch_op:
-        batch_op.drop_index('ix_message_subscriber_sent')
-        batch_op.drop_index('ix_message_shop_sent')
-        batch_op.drop_index(batch_op.f('ix_message_shop_id'))
-        batch_op.drop_index('ix_message_pending_due', postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
-        batch_op.drop_index('ix_message_lease', postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
-        batch_op.drop_index('ix_message_campaign_report', postgresql_include=['sent_at', 'due_at', 'shop_id'])
-        batch_op.drop_index('ix_message_campaign_id')
-
-    op.drop_table('message')
     with op.batch_alter_table('discount_code', schema=None) as batch_op:
         batch_op.drop_index('uq_discount_code_message')
         batch_op.drop_index(batch_op.f('ix_discount_code_subscriber_id'))
@@ -598,6 +582,17 @@ def downgrade():
         batch_op.drop_index('ix_discount_code_discount_status')
 
     op.drop_table('discount_code')
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.drop_index('uq_message_shop_id_dedupe_key', postgresql_where=sa.text('dedupe_key IS NOT NULL'), sqlite_where=sa.text('dedupe_key IS NOT NULL'))
+        batch_op.drop_index('uq_message_provider_sid', postgresql_where=sa.text('provider_sid IS NOT NULL'), sqlite_where=sa.text('provider_sid IS NOT NULL'))
+        batch_op.drop_index('uq_message_flow_run_id_flow_step', postgresql_where=sa.text('flow_run_id IS NOT NULL'), sqlite_where=sa.text('flow_run_id IS NOT NULL'))
+        batch_op.drop_index('ix_message_subscriber_sent')
+        batch_op.drop_index('ix_message_shop_sent')
+        batch_op.drop_index('ix_message_pending_due', postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"))
+        batch_op.drop_index('ix_message_lease', postgresql_where=sa.text("status = 'sending'"), sqlite_where=sa.text("status = 'sending'"))
+        batch_op.drop_index('ix_message_campaign_report', postgresql_include=['sent_at', 'due_at', 'shop_id', 'id'])
+
+    op.drop_table('message')
     with op.batch_alter_table('discount', schema=None) as batch_op:
         batch_op.drop_index('ix_discount_status_ends')
         batch_op.drop_index(batch_op.f('ix_discount_shop_id'))

@@ -143,7 +143,8 @@ def indexes_rebuilt_after(table: Table, rows: int) -> Iterator[None]:
         index.create(bind=connection, checkfirst=True)
 
 
-def _case(expr: str, values: list[str]) -> str:
+def case_sql(expr: str, values: list[str]) -> str:
+    """SQL choosing values[expr % len(values)]: spreads generated rows over fixed values."""
     whens = " ".join(f"WHEN {i} THEN '{v}'" for i, v in enumerate(values))
     return f"(CASE ({expr}) % {len(values)} {whens} END)"
 
@@ -173,8 +174,9 @@ def ensure_demo_shop(domain: str) -> Shop:
 
 
 def clear_shop_data(shop: Shop) -> None:
-    """Remove the shop's rows (everything cascades from subscribers and campaigns)."""
+    """Remove the shop's rows (the rest cascades from messages, subscribers and campaigns)."""
     db.session.execute(delete(Order).where(Order.shop_id == shop.id))
+    db.session.execute(delete(Message).where(Message.shop_id == shop.id))
     db.session.execute(delete(Campaign).where(Campaign.shop_id == shop.id))
     db.session.execute(delete(Subscriber).where(Subscriber.shop_id == shop.id))
 
@@ -183,9 +185,9 @@ def insert_subscribers(shop: Shop, plan: OrderPlan, *, now: datetime, sent_at: d
     """Subscribers with their order counters (from `plan`) and, for those subscribed, the
     demo campaign counted as received; then their consent events."""
     # (area code, line) pairs are unique: the area cycles with i, the line grows with i / 10.
-    area = _case("i", [a for a, _, _ in AREA_CODES])
-    zone = _case("i", [z for _, z, _ in AREA_CODES])
-    region = _case("i", [r for _, _, r in AREA_CODES])
+    area = case_sql("i", [a for a, _, _ in AREA_CODES])
+    zone = case_sql("i", [z for _, z, _ in AREA_CODES])
+    region = case_sql("i", [r for _, _, r in AREA_CODES])
     created = _ago(f"((i * 7919) % {SUBSCRIBED_WITHIN})")
     spent = "ROUND(a.cents / 100.0, 2)"
     db.session.execute(
@@ -195,9 +197,9 @@ def insert_subscribers(shop: Shop, plan: OrderPlan, *, now: datetime, sent_at: d
             last_order_at, messages_received, last_message_at, created_at, updated_at)
         SELECT :shop_id,
                '+1' || {area} || CAST(2000000 + i / 10 AS TEXT),
-               {_case("i * 13", FIRST_NAMES)},
+               {case_sql("i * 13", FIRST_NAMES)},
                'US', {region}, {zone}, {STATUS_SQL},
-               {_case("i * 11", SOURCES)},
+               {case_sql("i * 11", SOURCES)},
                CASE WHEN {STATUS_SQL} = 'pending' THEN NULL ELSE {created} END,
                CASE WHEN {STATUS_SQL} = 'unsubscribed' THEN {created} ELSE NULL END,
                false, COALESCE(a.n, 0), COALESCE({spent}, 0),
@@ -317,7 +319,8 @@ def insert_sent_campaign(shop: Shop, *, sent_at: datetime) -> Campaign:
         text("""
         INSERT INTO link (shop_id, token, message_id, subscriber_id, campaign_id, url,
             created_at, updated_at)
-        SELECT m.shop_id, 'demo' || CAST(m.id AS TEXT), m.id, m.subscriber_id, m.campaign_id,
+        SELECT m.shop_id, 'demo' || CAST(m.id + 10000000 AS TEXT), m.id, m.subscriber_id,
+               m.campaign_id,
                :url, m.sent_at, m.sent_at
         FROM message m WHERE m.campaign_id = :cid ORDER BY m.id
     """),

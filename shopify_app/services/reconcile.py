@@ -110,15 +110,18 @@ def _settle(
 ) -> None:
     now = utcnow()
     if message.sent_at is not None and message.body and phone:
-        taken = set(
-            db.session.scalars(
+        # NULLs are dropped here, not by "provider_sid IS NOT NULL" in SQL: that predicate
+        # matches the partial unique index's, which the planner may then scan whole.
+        taken = {
+            sid
+            for sid in db.session.scalars(
                 select(Message.provider_sid).where(
                     Message.subscriber_id == message.subscriber_id,
-                    Message.provider_sid.is_not(None),
                     Message.sent_at >= message.sent_at - timedelta(days=1),
                 )
             )
-        )
+            if sid is not None
+        }
         matches = [
             m
             for m in provider.find_sent(phone, message.sent_at, message.body)

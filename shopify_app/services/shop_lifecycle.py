@@ -52,11 +52,16 @@ def uninstall(shop: Shop, at: datetime | None = None) -> UninstallResult:
     shop.refresh_token_enc = None
     shop.refresh_token_expires_at = None
 
-    messages = db.session.execute(
-        update(Message)
-        .where(Message.shop_id == shop.id, Message.status.in_(OPEN_STATUSES))
-        .values(status="skipped", skip_reason=UNINSTALL_SKIP_REASON, lease_expires_at=None)
-    ).rowcount
+    # One statement per open status: each is served by its own partial index (pending by
+    # shop and due time, sending by lease), where `status IN (...)` would read every message.
+    messages = sum(
+        db.session.execute(
+            update(Message)
+            .where(Message.shop_id == shop.id, Message.status == status)
+            .values(status="skipped", skip_reason=UNINSTALL_SKIP_REASON, lease_expires_at=None)
+        ).rowcount
+        for status in OPEN_STATUSES
+    )
     campaigns = db.session.execute(
         update(Campaign)
         .where(Campaign.shop_id == shop.id, Campaign.status.in_(("scheduled", "sending")))

@@ -88,6 +88,8 @@ EMPTY_TOTALS: dict[str, Any] = {
     "failed_by_error_code": {},
     "first_due": None,
     "last_due": None,
+    "first_id": None,
+    "last_id": None,
 }
 NO_CLICKS = {"clicks": 0, "bot_clicks": 0, "unique_clicks": 0}
 
@@ -119,6 +121,8 @@ def _message_totals(scope: Scope, group: Any | None) -> dict[Any, dict[str, Any]
         func.count(Message.sent_at),
         func.min(Message.due_at),
         func.max(Message.due_at),
+        func.min(Message.id),
+        func.max(Message.id),
     )
     keys = [group] if group is not None else []
     stmt = scope.messages(stmt).group_by(
@@ -133,7 +137,8 @@ def _message_totals(scope: Scope, group: Any | None) -> dict[Any, dict[str, Any]
     for row in db.session.execute(stmt):
         values = list(row)
         key = _group(values.pop(0)) if group is not None else ALL
-        status, skip_reason, error_code, segments, price, n, sent, first_due, last_due = values
+        (status, skip_reason, error_code, segments, price, n, sent) = values[:7]
+        first_due, last_due, first_id, last_id = values[7:]
         totals = out.setdefault(key, {**EMPTY_TOTALS, "failed_by_error_code": {}})
         held = status == "skipped" and skip_reason == holdout.HOLDOUT_REASON
         totals["held_out" if held else "recipients"] += n
@@ -156,6 +161,9 @@ def _message_totals(scope: Scope, group: Any | None) -> dict[Any, dict[str, Any]
         if first_due is not None:
             totals["first_due"] = min(filter(None, (totals["first_due"], first_due)))
             totals["last_due"] = max(filter(None, (totals["last_due"], last_due)))
+        if first_id is not None:
+            totals["first_id"] = min(filter(None, (totals["first_id"], first_id)))
+            totals["last_id"] = max(filter(None, (totals["last_id"], last_id)))
     return out
 
 
@@ -165,13 +173,10 @@ def _campaign_clicks(scope: Scope, totals: dict[Any, dict[str, Any]]) -> dict[st
     `start` inserts a campaign's recipients in one statement, so their ids usually form one
     unbroken range. If the campaign holds exactly as many messages as the range has ids, every
     message in the range is the campaign's, and its clicks are the clicks whose message id is
-    in the range — one index range scan. Otherwise (None) the caller joins."""
-    low, high = db.session.execute(
-        select(func.min(Message.id), func.max(Message.id)).where(
-            Message.campaign_id == scope.campaign_id
-        )
-    ).one()
+    in the range — one index range scan. Otherwise (None) the caller joins. The range comes
+    from the totals' pass over the campaign's messages."""
     counts = totals.get(ALL)
+    low, high = (counts["first_id"], counts["last_id"]) if counts else (None, None)
     if low is None or counts is None or high - low + 1 != counts["recipients"] + counts["held_out"]:
         return None
     human = Click.is_bot.is_(False)

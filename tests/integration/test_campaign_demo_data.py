@@ -123,6 +123,20 @@ def test_demo_campaign_has_results(app: Flask) -> None:
     assert texted == summary.campaign_messages
 
 
+def test_demo_short_links_open(app: Flask) -> None:
+    """Every demo link, the first message's included, has a token the redirect accepts."""
+    seed_demo(DOMAIN, subscribers=50, orders=60)
+    shop = shop_of(DOMAIN)
+    tokens = db.session.scalars(
+        select(Link.token).where(Link.shop_id == shop.id).order_by(Link.id)
+    ).all()
+    assert tokens
+    client = app.test_client()
+    for token in (tokens[0], tokens[-1]):
+        response = client.head(f"/r/{token}")
+        assert response.status_code == 302, (token, response.status_code)
+
+
 def test_demo_is_the_same_on_every_run(app: Flask) -> None:
     seed_demo(DOMAIN, subscribers=300, orders=500)
     shop = shop_of(DOMAIN)
@@ -145,6 +159,10 @@ def test_demo_is_the_same_on_every_run(app: Flask) -> None:
     )
     assert again == first
     assert db.session.scalar(select(func.count()).where(Campaign.shop_id == shop.id)) == 1
+    # The first run's messages went with it (they have no cascade from campaign or subscriber).
+    campaign = db.session.scalars(select(Campaign).where(Campaign.shop_id == shop.id)).one()
+    messages = db.session.scalar(select(func.count()).where(Message.shop_id == shop.id))
+    assert messages == campaign.recipients_count
 
 
 def test_order_plan_stays_within_the_buyers() -> None:

@@ -33,7 +33,7 @@ from shopify_app.models import (
     Subscriber,
     Variant,
 )
-from shopify_app.services import stats
+from shopify_app.services import exports, stats
 from shopify_app.services.exports import attributed_orders_csv, campaign_results_csv
 from shopify_app.services.holdout import t_quantile
 from shopify_app.services.orders import ingest_order, ingest_refund
@@ -767,8 +767,10 @@ def test_shop_stats_and_series_match(seeded: dict[str, Any]) -> None:
     assert sum(p["sent"] for p in series) == len(msgs)
 
 
-def test_campaign_series_and_exports_match(seeded: dict[str, Any]) -> None:
-    """A campaign's series, its results CSV and the attributed orders CSV."""
+def test_campaign_series_and_exports_match(seeded: dict[str, Any], monkeypatch) -> None:
+    """A campaign's series, its results CSV (read in pages of 7) and the attributed orders
+    CSV."""
+    monkeypatch.setattr(exports, "BATCH", 7)
     raw = Raw(seeded["shop"])
     shop = db.session.get(Shop, seeded["shop"])
     cid = seeded["campaign"]
@@ -782,7 +784,8 @@ def test_campaign_series_and_exports_match(seeded: dict[str, Any]) -> None:
 
     lines = list(csv.DictReader(io.StringIO("".join(campaign_results_csv(shop.id, cid)))))
     msgs = {m.id: m for m in raw.messages if m.campaign_id == cid}
-    assert len(lines) == len(msgs)
+    assert len(lines) == len(msgs) > 7
+    assert sorted(int(line["message_id"]) for line in lines) == sorted(msgs)
     for line in lines:
         m = msgs[int(line["message_id"])]
         assert line["status"] == m.status
