@@ -35,12 +35,16 @@ class TidingsApi(Api):
     ERROR_SCHEMA = ErrorSchema
 
 
+# PostgreSQL's bigint: a larger number names no row, and must not reach the database.
+MAX_ROW_ID = 2**63 - 1
+
+
 class RowIdConverter(IntegerConverter):
     """`<int:...>` in every route: a row id, so at most PostgreSQL's bigint. A larger number
     names no row (404) instead of reaching the database and failing there (500)."""
 
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", MAX_ROW_ID)
         super().__init__(map, *args, **kwargs)
 
 
@@ -105,16 +109,21 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return value
 
 
+def cursor_row_id(value: Any) -> int:
+    """A row id read from a cursor; a forged one (a string, a bool, a 70-bit integer) is a 400
+    before it reaches the database."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ROW_ID:
+        raise ApiError(400, "bad_cursor", "The page cursor is not valid.")
+    return value
+
+
 def keyset_page(
     stmt: Select, id_column: Any, cursor: str | None, limit: int, *, descending: bool = True
 ) -> Page:
     """Page by id (`id < last` newest first, or `id > last`), never by OFFSET."""
     after = decode_cursor(cursor)
     if after is not None:
-        last = after.get("id", 0)
-        # A forged cursor must not reach the database as a string or a 70-bit integer.
-        if not isinstance(last, int) or isinstance(last, bool) or not 0 <= last < 2**63:
-            raise ApiError(400, "bad_cursor", "The page cursor is not valid.")
+        last = cursor_row_id(after.get("id", 0))
         stmt = stmt.where(id_column < last if descending else id_column > last)
     stmt = stmt.order_by(id_column.desc() if descending else id_column.asc()).limit(limit + 1)
     rows = list(db.session.scalars(stmt))

@@ -6,18 +6,29 @@ Decimal strings with four places, null when their denominator is zero.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
-from shopify_app.api._common import ApiError, current_shop
+from shopify_app.api._common import (
+    MAX_ROW_ID,
+    ApiError,
+    PageArgsSchema,
+    PageMetaSchema,
+    current_shop,
+    cursor_row_id,
+    decode_cursor,
+    encode_cursor,
+)
 from shopify_app.models import Campaign, Flow, utcnow
+from shopify_app.models.order import ATTRIBUTION_REASONS
 from shopify_app.services import recompute, stats
+from shopify_app.services.attributed_orders import attributed_orders_page
 from shopify_app.services.exports import attributed_orders_csv, campaign_results_csv
 from shopify_app.services.link_stats import campaign_link_stats
 from shopify_app.services.timeseries import MAX_DAYS, daily_series, local_bounds
@@ -41,8 +52,8 @@ blp = Blueprint(
     "analytics",
     __name__,
     url_prefix="/api/analytics",
-    description="Campaign, A/B variant, flow and shop results; daily series; CSV "
-    "exports; attribution recompute. " + DEFINITIONS,
+    description="Campaign, A/B variant, flow and shop results; daily series; attributed "
+    "orders; CSV exports; attribution recompute. " + DEFINITIONS,
 )
 
 
@@ -60,6 +71,10 @@ class RangeArgsSchema(Schema):
 class OrdersExportArgsSchema(RangeArgsSchema):
     campaign_id = fields.Integer(load_default=None)
     flow_id = fields.Integer(load_default=None)
+
+
+class AttributedOrdersArgsSchema(OrdersExportArgsSchema, PageArgsSchema):
+    reason = fields.String(load_default=None, validate=validate.OneOf(ATTRIBUTION_REASONS))
 
 
 def _money(description: str = "") -> fields.String:
@@ -206,6 +221,27 @@ class SeriesSchema(Schema):
     points = fields.List(fields.Nested(SeriesPointSchema))
 
 
+class AttributedOrderSchema(Schema):
+    id = fields.Integer(metadata={"description": "Tidings' order id"})
+    shopify_order_id = fields.Integer()
+    name = fields.String(allow_none=True, metadata={"example": "#1001"})
+    ordered_at = fields.DateTime(metadata={"description": "UTC"})
+    ordered_at_local = fields.String(metadata={"description": "in the shop's time zone"})
+    currency = fields.String(metadata={"description": "the shop currency"})
+    net_total = _money("total net of refunds: what the stats count as revenue")
+    reason = fields.String(metadata={"description": "discount, click or view"})
+    campaign_id = fields.Integer(allow_none=True)
+    campaign_name = fields.String(allow_none=True)
+    flow_id = fields.Integer(allow_none=True)
+    flow_name = fields.String(allow_none=True)
+    message_id = fields.Integer(allow_none=True)
+    subscriber_id = fields.Integer(allow_none=True)
+
+
+class AttributedOrderPageSchema(PageMetaSchema):
+    items = fields.List(fields.Nested(AttributedOrderSchema))
+
+
 class RecomputeSchema(Schema):
     status = fields.String(metadata={"description": "queued, running, done or failed"})
     job_id = fields.String(allow_none=True)
@@ -220,17 +256,45 @@ class RecomputeSchema(Schema):
 
 # --------------------------------------------------------------------------- helpers
 def _campaign(campaign_id: int) -> Campaign:
-    campaign = Campaign.get_for_shop(current_shop().id, campaign_id)
+    # An id beyond bigint names no row; PostgreSQL would refuse it with an error instead.
+    campaign = (
+        Campaign.get_for_shop(current_shop().id, campaign_id)
+        if 0 < campaign_id <= MAX_ROW_ID
+        else None
+    )
     if campaign is None:
         raise ApiError(404, "not_found", "That campaign does not exist.")
     return campaign
 
 
 def _flow(flow_id: int) -> Flow:
-    flow = Flow.get_for_shop(current_shop().id, flow_id)
+    flow = Flow.get_for_shop(current_shop().id, flow_id) if 0 < flow_id <= MAX_ROW_ID else None
     if flow is None:
         raise ApiError(404, "not_found", "That flow does not exist.")
     return flow
+
+
+def _sources(args: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The `campaign_id` and `flow_id` filters, each checked to be the shop's (404 if not)."""
+    campaign_id = args.get("campaign_id")
+    flow_id = args.get("flow_id")
+    return (
+        _campaign(campaign_id).id if campaign_id is not None else None,
+        _flow(flow_id).id if flow_id is not None else None,
+    )
+
+
+def _order_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (ordered_at, id) a page of orders continues after."""
+    value = decode_cursor(cursor)
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value["at"]).astimezone(UTC)
+        last = value["id"]
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise ApiError(400, "bad_cursor", "The page cursor is not valid.") from None
+    return at, cursor_row_id(last)
 
 
 _EARLIEST, _LATEST = date(2000, 1, 1), date(2100, 12, 31)
@@ -366,14 +430,42 @@ class OrdersExport(MethodView):
         """Attributed orders placed in the range, optionally of one campaign or flow."""
         first, last, zone = _days(args)
         since, until = local_bounds(first, last, zone)
-        campaign_id = _campaign(args["campaign_id"]).id if args.get("campaign_id") else None
-        flow_id = _flow(args["flow_id"]).id if args.get("flow_id") else None
+        campaign_id, flow_id = _sources(args)
         return _csv(
             attributed_orders_csv(
                 current_shop().id, since, until, campaign_id=campaign_id, flow_id=flow_id
             ),
             f"attributed-orders-{first.isoformat()}-{last.isoformat()}.csv",
         )
+
+
+@blp.route("/orders")
+class AttributedOrders(MethodView):
+    @blp.arguments(AttributedOrdersArgsSchema, location="query")
+    @blp.response(200, AttributedOrderPageSchema)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Attributed orders placed in the range, newest first, a page at a time
+        (`next_cursor`); optionally of one campaign, one flow or one reason. Test and
+        cancelled orders are left out, as in the stats."""
+        first, last, zone = _days(args)
+        since, until = local_bounds(first, last, zone)
+        campaign_id, flow_id = _sources(args)
+        page = attributed_orders_page(
+            current_shop().id,
+            since,
+            until,
+            campaign_id=campaign_id,
+            flow_id=flow_id,
+            reason=args["reason"],
+            after=_order_cursor(args["cursor"]),
+            limit=args["limit"],
+            zone=zone,
+        )
+        next_cursor = None
+        if page.next_after is not None:
+            at, last_id = page.next_after
+            next_cursor = encode_cursor({"at": at.isoformat(), "id": last_id})
+        return {"items": page.items, "next_cursor": next_cursor, "limit": args["limit"]}
 
 
 @blp.route("/attribution/recompute")

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from shopify_app.extensions import db
 from shopify_app.models import Campaign, Click, Flow, Message, Order, Subscriber, Variant
+from shopify_app.services.attributed_orders import orders_query
 from shopify_app.services.stats_sql import cents, from_cents, money_str
 
 BATCH = 5000
@@ -87,7 +88,9 @@ def _result_rows(shop_id: int, campaign_id: int) -> Iterator[list[Any]]:
             Variant.for_shop(shop_id).where(Variant.campaign_id == campaign_id)
         )
     }
-    last_id = 0
+    # Paged by subscriber: (campaign_id, subscriber_id) is the campaign's unique index, so
+    # each page is one index range however large the campaign.
+    last_subscriber = 0
     while True:
         batch = db.session.execute(
             select(
@@ -105,9 +108,11 @@ def _result_rows(shop_id: int, campaign_id: int) -> Iterator[list[Any]]:
             )
             .join(Subscriber, Subscriber.id == Message.subscriber_id)
             .where(
-                Message.shop_id == shop_id, Message.campaign_id == campaign_id, Message.id > last_id
+                Message.shop_id == shop_id,
+                Message.campaign_id == campaign_id,
+                Message.subscriber_id > last_subscriber,
             )
-            .order_by(Message.id)
+            .order_by(Message.subscriber_id)
             .limit(BATCH)
         ).all()
         if not batch:
@@ -155,7 +160,7 @@ def _result_rows(shop_id: int, campaign_id: int) -> Iterator[list[Any]]:
                 n,
                 money_str(from_cents(revenue)),
             ]
-        last_id = ids[-1]
+        last_subscriber = batch[-1].subscriber_id
 
 
 def campaign_results_csv(shop_id: int, campaign_id: int) -> Iterator[str]:
@@ -170,13 +175,7 @@ def _order_rows(
 ) -> Iterator[list[Any]]:
     names = {c.id: c.name for c in db.session.scalars(Campaign.for_shop(shop_id))}
     flows = {f.id: f.name for f in db.session.scalars(Flow.for_shop(shop_id))}
-    stmt = Order.for_shop(shop_id).where(
-        Order.attribution_reason.is_not(None), Order.ordered_at >= since, Order.ordered_at < until
-    )
-    if campaign_id is not None:
-        stmt = stmt.where(Order.campaign_id == campaign_id)
-    if flow_id is not None:
-        stmt = stmt.where(Order.flow_id == flow_id)
+    stmt = orders_query(shop_id, since, until, campaign_id=campaign_id, flow_id=flow_id)
     last_id = 0
     while True:
         batch = list(

@@ -72,45 +72,42 @@ function renderLinks(links) {
   ], links, { caption: "Results per link" }));
 }
 
-// The stats API has attributed orders as CSV only (analytics /orders.csv): read it here.
-function parseCsv(text) {
-  const rows = [];
-  let row = [], cell = "", quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; } else if (c === '"') quoted = false; else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") { row.push(cell); cell = ""; }
-    else if (c === "\n") { row.push(cell.replace(/\r$/, "")); rows.push(row); row = []; cell = ""; }
-    else cell += c;
-  }
-  if (cell || row.length) { row.push(cell); rows.push(row); }
-  const [head, ...body] = rows;
-  return body.filter((r) => r.length === head.length).map((r) => Object.fromEntries(head.map((k, i) => [k, r[i]])));
+// Attributed orders from /api/analytics/orders (test and cancelled ones left out, as in the
+// stats), newest first; "Load more" appends the next page.
+let orderRows = [], orderQuery = null, orderCursor = null;
+
+function renderOrders() {
+  const el = $("#orders");
+  if (!orderRows.length) { replace(el, h("p", { class: "muted" }, "No attributed orders yet.")); return; }
+  el.style.padding = "0";
+  replace(el, table([
+    { label: "Order", cell: (o) => o.name || String(o.shopify_order_id) },
+    { label: "Placed", cell: (o) => dateTime(o.ordered_at) },
+    { label: "Why", cell: (o) => badge(o.reason === "discount" ? "success" : "info", o.reason === "discount" ? "Discount code" : o.reason === "click" ? "Clicked" : "View-through") },
+    { label: "Customer", cell: (o) => (o.subscriber_id ? link(`/app/subscribers/${o.subscriber_id}`, "Subscriber") : "—") },
+    { label: "Net revenue", num: true, cell: (o) => money(o.net_total, o.currency || undefined) },
+  ], orderRows, { caption: "Attributed orders" }));
 }
 
-async function orders() {
+async function orders(more = false) {
   const el = $("#orders");
   if (!campaign.started_at) {
     replace(el, h("p", { class: "muted" }, "Orders attributed to this campaign appear here after it is sent."));
     return;
   }
-  const since = new Date(campaign.started_at).toISOString().slice(0, 10);
-  const list = await load(el, async () => {
-    const resp = await api("/api/analytics/orders.csv", { raw: true, query: { campaign_id: campaign.id, since: since < shopToday(-365) ? shopToday(-365) : since, until: shopToday() } });
-    return parseCsv(await resp.text());
-  });
-  if (!list) return;
-  if (!list.length) { replace(el, h("p", { class: "muted" }, "No attributed orders yet.")); return; }
-  el.style.padding = "0";
-  replace(el, table([
-    { label: "Order", cell: (o) => o.order },
-    { label: "Placed", cell: (o) => dateTime(o.ordered_at) },
-    { label: "Why", cell: (o) => badge(o.reason === "discount" ? "success" : "info", o.reason === "discount" ? "Discount code" : o.reason === "click" ? "Clicked" : "View-through") },
-    { label: "Customer", cell: (o) => (o.subscriber_id ? link(`/app/subscribers/${o.subscriber_id}`, "Subscriber") : "—") },
-    { label: "Net revenue", num: true, cell: (o) => money(o.net_revenue, o.currency || undefined) },
-  ], list.slice(0, 100), { caption: "Attributed orders" }));
+  if (!more) {
+    // A day early: the start's UTC date can be the day after the shop's local date.
+    const since = new Date(Date.parse(campaign.started_at) - 86400000).toISOString().slice(0, 10);
+    orderQuery = { campaign_id: campaign.id, since: since < shopToday(-365) ? shopToday(-365) : since, until: shopToday(), limit: 25 };
+  }
+  const query = { ...orderQuery, cursor: more ? orderCursor : undefined };
+  const next = more ? await api("/api/analytics/orders", { query }).catch((error) => toast(error.message, { error: true }))
+                    : await load(el, () => api("/api/analytics/orders", { query }));
+  if (!next) return;
+  orderRows = more ? orderRows.concat(next.items) : next.items;
+  orderCursor = next.next_cursor;
+  $("#orders-more").hidden = !orderCursor;
+  renderOrders();
 }
 
 function renderCampaign() {
@@ -167,6 +164,7 @@ $("#end").addEventListener("click", (e) => busy(e.currentTarget, async () => {
     poll();
   } catch (error) { toast(error.message, { error: true }); }
 }));
+$("#orders-more-btn").addEventListener("click", (e) => busy(e.currentTarget, () => orders(true)));
 $("#export").addEventListener("click", (e) => busy(e.currentTarget, () =>
   download(`/api/analytics/campaigns/${campaign.id}/results.csv`, `campaign-${campaign.id}-results.csv`)
     .catch((error) => toast(error.message, { error: true }))));
