@@ -20,7 +20,7 @@ import string
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import current_app
@@ -235,16 +235,8 @@ class LinkRef(NamedTuple):
     utm_campaign: str | None
 
 
-class _Followable(Protocol):
-    """A Link or a LinkRef."""
-
-    id: int
-    shop_id: int
-    token: str
-    message_id: int | None
-    subscriber_id: int | None
-    url: str
-    utm_campaign: str | None
+# What the redirect and the click recorder accept: the ORM row, or the columns read by token.
+_Followable = Link | LinkRef
 
 
 _LINK_BY_TOKEN = select(*(_link.c[name] for name in LinkRef._fields)).where(
