@@ -21,9 +21,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from bench.common import bench_db_url, bench_redis_url, emit, ensure_database, percentile
+from bench.common import (
+    bench_db_url,
+    bench_redis_url,
+    emit,
+    ensure_database,
+    fresh_schema,
+    percentile,
+)
 from bench.server import app_env, gunicorn
 
 SHOP = "tidings-bench.myshopify.com"
@@ -51,9 +58,7 @@ def prepare(env: dict[str, str], subscribers: int, orders: int) -> dict[str, str
 
     app = create_app(env)
     with app.app_context():
-        db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
-        db.session.commit()
-        db.create_all()
+        fresh_schema()
         get_redis().flushdb()
         seed_demo(SHOP, subscribers=subscribers, orders=orders)
         shop = db.session.scalars(select(Shop).where(Shop.domain == SHOP)).one()

@@ -18,7 +18,7 @@ import time
 import redis
 from sqlalchemy import text
 
-from bench.common import emit, ensure_database, median
+from bench.common import emit, ensure_database, fresh_schema, median, vacuum_analyze
 from bench.segment_count import urls
 from bench.server import app_env
 
@@ -38,15 +38,11 @@ PLACES = [
 ]
 
 
-def _case(expr: str, values: list[str]) -> str:
-    whens = " ".join(f"WHEN {i} THEN '{v}'" for i, v in enumerate(values))
-    return f"(CASE ({expr}) % {len(values)} {whens} END)"
-
-
 def seed(recipients: int) -> tuple[int, int]:
     """One shop with `recipients` subscribed numbers and a campaign to all of them."""
     from shopify_app.extensions import db
     from shopify_app.models import Campaign, Shop, utcnow
+    from shopify_app.services.demo_data import case_sql
 
     now = utcnow()
     shop = Shop(
@@ -65,10 +61,10 @@ def seed(recipients: int) -> tuple[int, int]:
         INSERT INTO subscriber (shop_id, phone, first_name, country, region, timezone, status,
             source, subscribed_at, phone_invalid, orders_count, total_spent, messages_received,
             created_at, updated_at)
-        SELECT :shop, '+1' || {_case("i", [a for a, _, _ in PLACES])}
+        SELECT :shop, '+1' || {case_sql("i", [a for a, _, _ in PLACES])}
                       || CAST(2000000 + i / 10 AS TEXT),
-               'Ann', 'US', {_case("i", [r for _, _, r in PLACES])},
-               {_case("i", [z for _, z, _ in PLACES])}, 'subscribed', 'widget',
+               'Ann', 'US', {case_sql("i", [r for _, _, r in PLACES])},
+               {case_sql("i", [z for _, z, _ in PLACES])}, 'subscribed', 'widget',
                :now - make_interval(days => CAST(i % 300 AS int)), false, 0, 0, 0, :now, :now
         FROM generate_series(CAST(1 AS BIGINT), CAST(:n AS BIGINT)) AS seq(i)"""),  # noqa: S608
         {"shop": shop.id, "n": recipients, "now": now},
@@ -101,8 +97,7 @@ def reset(campaign_id: int) -> None:
         {"cid": campaign_id, "audience": '{"rules": {"builtin": "all"}, "exclusions": {}}'},
     )
     db.session.commit()
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE message"))
+    vacuum_analyze("message")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,14 +115,11 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(app_env(db_url, redis_url))
     with app.app_context():
-        db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
-        db.session.commit()
-        db.create_all()
+        fresh_schema()
         started = time.monotonic()
         _, campaign_id = seed(recipients)
         seeded = time.monotonic() - started
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
+        vacuum_analyze()
         timings, inserted = [], []
         for _ in range(RUNS):
             reset(campaign_id)

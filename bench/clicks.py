@@ -15,9 +15,16 @@ from __future__ import annotations
 import argparse
 import random
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from bench.common import bench_db_url, bench_redis_url, emit, ensure_database, percentile
+from bench.common import (
+    bench_db_url,
+    bench_redis_url,
+    emit,
+    ensure_database,
+    fresh_schema,
+    percentile,
+)
 from bench.loadgen import build_request, closed_loop, open_loop
 from bench.server import app_env, gunicorn, profile_request_path
 
@@ -41,9 +48,7 @@ def prepare(db_url: str, redis_url: str, subscribers: int) -> list[str]:
 
     app = create_app(app_env(db_url, redis_url))
     with app.app_context():
-        db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
-        db.session.commit()
-        db.create_all()
+        fresh_schema()
         get_redis().flushdb()
         seed_demo(SHOP, subscribers=subscribers, orders=0)
         shop = db.session.scalars(select(Shop).where(Shop.domain == SHOP)).one()

@@ -98,3 +98,22 @@ def cpu_profile(call: Callable[[int], object], n: int, top: int = 8) -> list[str
     for own, where in sorted(by_function, reverse=True)[:top]:
         lines.append(f"profile:   top {own / n * 1000:6.3f} ms  {where}")
     return lines
+
+
+def fresh_schema() -> None:
+    """In an app context: the bench database emptied and the app's tables created afresh
+    (the bench owns that database; the tests' schema is never touched)."""
+    from shopify_app.extensions import db
+
+    db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
+    db.session.commit()
+    db.create_all()
+
+
+def vacuum_analyze(table: str = "") -> None:
+    """In an app context: VACUUM ANALYZE (the whole database, or one table), outside any
+    transaction as PostgreSQL requires, so the figures are taken with fresh statistics."""
+    from shopify_app.extensions import db
+
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f"VACUUM ANALYZE {table}".strip()))

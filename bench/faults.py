@@ -42,7 +42,7 @@ import redis
 from sqlalchemy import Select, create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from bench.common import bench_db_url, emit, ensure_database
+from bench.common import bench_db_url, emit, ensure_database, fresh_schema
 from bench.server import free_port
 from shopify_app.models import Message
 
@@ -384,9 +384,7 @@ def reset_schema(db_url: str, redis_url: str) -> None:
 
     app = create_app(make_test_config(DATABASE_URL=db_url, REDIS_URL=redis_url))
     with app.app_context():
-        db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
-        db.session.commit()
-        db.create_all()
+        fresh_schema()
         db.engine.dispose()
 
 

@@ -23,7 +23,14 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from bench.common import bench_db_url, bench_redis_url, emit, ensure_database
+from bench.common import (
+    bench_db_url,
+    bench_redis_url,
+    emit,
+    ensure_database,
+    fresh_schema,
+    vacuum_analyze,
+)
 from bench.server import app_env
 
 SHOPS = 20
@@ -183,14 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(app_env(db_url, redis_url))
     with app.app_context():
         get_redis().flushdb()  # the bench's own Redis db: send jobs of earlier runs
-        db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
-        db.session.commit()
-        db.create_all()
+        fresh_schema()
         started = time.monotonic()
         seeded = seed(runs)
         seed_s = time.monotonic() - started
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
+        vacuum_analyze()
         indexed = due_query_uses_index()
 
         t0 = time.perf_counter()

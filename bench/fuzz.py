@@ -36,9 +36,9 @@ from typing import Any
 from flask import Flask
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from bench.common import bench_db_url, bench_redis_url, emit, ensure_database
+from bench.common import bench_db_url, bench_redis_url, emit, ensure_database, fresh_schema
 from bench.server import BENCH_SECRET, app_env
 
 SHOP = "tidings-fuzz.myshopify.com"
@@ -104,9 +104,7 @@ def fuzz_app(quick: bool) -> Iterator[Flask]:
         )
         app = create_app(env)
         with app.app_context():
-            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
-            db.session.commit()
-            db.create_all()
+            fresh_schema()
             get_redis().flushdb()
             make_shop(SHOP, name="Fuzz Shop")
             seed_demo(SHOP, subscribers=50 if quick else 300, orders=50 if quick else 300)

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.common import emit, ensure_database, median
+from bench.common import emit, ensure_database, fresh_schema, median, vacuum_analyze
 from bench.server import app_env
 
 SHOP = "tidings-bench-segments.myshopify.com"
@@ -70,14 +70,11 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(app_env(db_url, redis_url))
     with app.app_context():
-        db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
-        db.session.commit()
-        db.create_all()
+        fresh_schema()
         started = time.monotonic()
         summary = seed_demo(SHOP, subscribers=subscribers, orders=orders)
         seeded = time.monotonic() - started
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
+        vacuum_analyze()
         shop_id = db.session.scalar(text("SELECT id FROM shop WHERE domain = :d"), {"d": SHOP})
         everyone = segments.count(shop_id, {"builtin": "all"})
         found = segments.count(shop_id, SEGMENT, EXCLUSIONS)  # warm the caches once

@@ -14,7 +14,15 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from bench.common import bench_db_url, bench_redis_url, emit, ensure_database, median
+from bench.common import (
+    bench_db_url,
+    bench_redis_url,
+    emit,
+    ensure_database,
+    fresh_schema,
+    median,
+    vacuum_analyze,
+)
 from bench.server import app_env
 
 SHOP = "tidings-bench.myshopify.com"
@@ -202,14 +210,11 @@ def main(argv: list[str] | None = None) -> int:
 
     app = create_app(app_env(db_url, redis_url))
     with app.app_context():
-        db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public;"))
-        db.session.commit()
-        db.create_all()
+        fresh_schema()
         started = time.monotonic()
         shop_id, campaign_id = seed(messages)
         seeded = time.monotonic() - started
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
+        vacuum_analyze()
         report = campaign_stats(shop_id, campaign_id)  # warm the caches once
         timings = []
         for _ in range(RUNS):
