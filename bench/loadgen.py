@@ -70,6 +70,22 @@ class _Conn:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(self, data: bytes) -> int:
+        reused = self.writer is not None
+        try:
+            return await self._send(data)
+        except asyncio.IncompleteReadError as exc:
+            self.close()
+            if not (reused and not exc.partial):
+                raise
+        except ConnectionError:
+            self.close()
+            if not reused:
+                raise
+        # The server closed this keep-alive connection while it sat idle (gunicorn's keep-alive
+        # is 2 s) and answered nothing: open a new one and send again, as HTTP client pools do.
+        return await self._send(data)
+
+    async def _send(self, data: bytes) -> int:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
@@ -123,7 +139,10 @@ async def _open_loop(
     """Requests arrive every 1/rate seconds whatever the server does; latency includes waiting
     for a free connection, so a server that falls behind shows it (no coordinated omission)."""
     result = LoadResult()
-    pool: asyncio.Queue[_Conn] = asyncio.Queue()
+    # Last in, first out, like a client's connection pool: the connection just answered is
+    # reused, so a low rate keeps a few warm connections instead of cycling through all of
+    # them (each idle past the server's keep-alive, closed, and opened again).
+    pool: asyncio.LifoQueue[_Conn] = asyncio.LifoQueue()
     for _ in range(max_connections):
         pool.put_nowait(_Conn(host, port))
     total = int(rate * seconds)
