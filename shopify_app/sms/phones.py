@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
@@ -81,6 +82,9 @@ def _zones(number: phonenumbers.PhoneNumber) -> tuple[str, ...]:
     return tuple(z for z in pn_timezone.time_zones_for_number(number) if z != _UNKNOWN_ZONE)
 
 
+# A pure function of its arguments with an immutable result, and phonenumbers' parse and
+# validation is the heaviest step of ingesting an order (its phone is read up to three times).
+@lru_cache(maxsize=8192)
 def normalize(raw: str, default_region: str | None = "US") -> PhoneResult:
     """Parse a number as typed; accept it only if it is valid and can receive texts."""
     prepared = _prepare(raw or "")
