@@ -3,8 +3,9 @@ recipients as Message rows with their due times must take under 10 seconds on Po
 
 Seeds 500 000 subscribed numbers over ten US places (zone, state) with generate_series, then
 times the whole start job body (`campaign_start.advance`: audience snapshot, due times per
-place, the one INSERT … SELECT with a 5 % holdout, the recipient count, the commit and the
-hand-over to the send path), several times over an emptied message table, and prints
+place, the INSERT … SELECT with a 5 % holdout in shares on two connections, the recipient
+count, the commit and the hand-over to the send path), several times over an emptied message
+table, and prints
 `BENCH start.500k_s <v> s` (the median). `--quick` seeds a tenth. Database:
 BENCH_DATABASE_URL, else `tidings_bench_seg`; Redis: BENCH_REDIS_URL, else db 14 (emptied:
 the start queues send jobs that no worker takes here).

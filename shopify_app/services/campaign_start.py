@@ -1,4 +1,6 @@
-"""Starting a send: the recipients become Message rows in one set-based INSERT … SELECT.
+"""Starting a send: the recipients become Message rows in one set-based INSERT … SELECT
+(on PostgreSQL a big audience's first insert runs as that statement in a few shares of
+subscriber ids at once, one connection each: see `_insert_in_parts`).
 
 When each row is due depends only on where its subscriber is — time zone(s), country, US
 state — so due times are worked out once per distinct place in Python (a few hundred places at
@@ -24,8 +26,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -247,7 +251,8 @@ def materialise(
     hold: bool = False,
     rules: ShopRules | None = None,
 ) -> Materialised:
-    """Insert the recipient rows of one phase in one statement. Caller commits.
+    """Insert the recipient rows of one phase in one statement (or in shares: see
+    `_insert_in_parts`). Caller commits.
 
     phase "all": everyone (with `winner_id` None, or a single variant); "test": the holdout
     and the A/B test share split among `variant_ids`; "rest": everyone still without a row
@@ -267,68 +272,58 @@ def materialise(
         g, and_(tz == g.c.tz, country == g.c.country, region == g.c.region, prefix == g.c.prefix)
     )
     held = holdout_flag(campaign.id, campaign.holdout_percent)
-    if phase == "test":
-        rows = _test_rows(joined, where, g, held, campaign, variant_ids)
-    else:
-        source = (
-            select(
-                Subscriber.id.label("sid"),
-                g.c.due_at,
-                g.c.send_due_at,
-                held.label("held"),
-                literal(winner_id, BigInteger()).label("variant_id"),
-            )
-            .select_from(joined)
-            .where(where)
-            .subquery("aud")
-        )
-        rows = source
     stamp = literal(now, UTCDateTime())
-    is_held = rows.c.held == 1
-    select_rows = select(
-        literal(shop.id),
-        rows.c.sid,
-        literal("campaign"),
-        literal(campaign.id),
-        case((is_held, None), else_=rows.c.variant_id),
-        case((is_held, "skipped"), else_="pending"),
-        case((is_held, "holdout"), else_=None),
-        literal(True),
-        case((is_held, rows.c.due_at), else_=rows.c.send_due_at),
-        literal(0),
-        stamp,
-        stamp,
-    ).where(rows.c.sid.is_not(None))
-    if phase == "test":
-        pct = int(campaign.ab_test_percent)
-        select_rows = select_rows.where(or_(is_held, rows.c.rn * 100 <= rows.c.total * pct))
-    columns = [
-        "shop_id",
-        "subscriber_id",
-        "kind",
-        "campaign_id",
-        "variant_id",
-        "status",
-        "skip_reason",
-        "marketing",
-        "due_at",
-        "attempts",
-        "created_at",
-        "updated_at",
-    ]
     postgres = is_postgresql(db.session)
     insert = pg_insert if postgres else sqlite_insert
+
+    def statement(part: ColumnElement[bool] | None = None) -> Any:
+        """The INSERT … SELECT of the phase's rows; `part` narrows the audience to a share."""
+        if phase == "test":
+            rows = _test_rows(joined, where, g, held, campaign, variant_ids)
+        else:
+            rows = (
+                select(
+                    Subscriber.id.label("sid"),
+                    g.c.due_at,
+                    g.c.send_due_at,
+                    held.label("held"),
+                    literal(winner_id, BigInteger()).label("variant_id"),
+                )
+                .select_from(joined)
+                .where(where if part is None else and_(where, part))
+                .subquery("aud")
+            )
+        is_held = rows.c.held == 1
+        select_rows = select(
+            literal(shop.id),
+            rows.c.sid,
+            literal("campaign"),
+            literal(campaign.id),
+            case((is_held, None), else_=rows.c.variant_id),
+            case((is_held, "skipped"), else_="pending"),
+            case((is_held, "holdout"), else_=None),
+            literal(True),
+            case((is_held, rows.c.due_at), else_=rows.c.send_due_at),
+            literal(0),
+            stamp,
+            stamp,
+        ).where(rows.c.sid.is_not(None))
+        if phase == "test":
+            pct = int(campaign.ab_test_percent)
+            select_rows = select_rows.where(or_(is_held, rows.c.rn * 100 <= rows.c.total * pct))
+        return insert(Message.__table__).from_select(_ROW_COLUMNS, select_rows)
+
     before = campaign_rows(campaign.id)
-    stmt = insert(Message.__table__).from_select(columns, select_rows)
     if before:
         # Only the rest of an A/B test (or a run repeated after its commit) meets rows that
         # are there already. A first insert goes without ON CONFLICT, whose speculative
         # insertion costs a third of the statement; should a second run ever race it, the
         # unique (campaign_id, subscriber_id) fails that run, which is then retried.
-        stmt = stmt.on_conflict_do_nothing()
-    result = db.session.execute(stmt, execution_options={"preserve_rowcount": True})
-    # pysqlite reports no count for INSERT … WITH: there the rows are counted (index-only).
-    inserted = result.rowcount if postgres else campaign_rows(campaign.id) - before
+        inserted = _execute(statement().on_conflict_do_nothing(), postgres, campaign.id, before)
+    elif postgres and phase != "test" and sum(gr.count for gr in groups) >= PARALLEL_FROM:
+        inserted = _insert_in_parts(shop.id, statement)
+    else:
+        inserted = _execute(statement(), postgres, campaign.id, before)
     log.info(
         "campaign %s: %s rows inserted (%s phase, %d places)",
         campaign.id,
@@ -337,6 +332,70 @@ def materialise(
         len(groups),
     )
     return Materialised(int(inserted or 0), groups)
+
+
+_ROW_COLUMNS = [
+    "shop_id",
+    "subscriber_id",
+    "kind",
+    "campaign_id",
+    "variant_id",
+    "status",
+    "skip_reason",
+    "marketing",
+    "due_at",
+    "attempts",
+    "created_at",
+    "updated_at",
+]
+# PostgreSQL runs one INSERT on one core, and for a big audience it is the start's whole cost
+# (index upkeep for each row, not reading). Cut into shares by subscriber id, the insert runs
+# on PARTS connections at once. Below PARALLEL_FROM rows a second connection is not worth it.
+PARTS = 2
+PARALLEL_FROM = 50_000
+
+
+def _execute(stmt: Any, postgres: bool, campaign_id: int, before: int) -> int:
+    result = db.session.execute(stmt, execution_options={"preserve_rowcount": True})
+    # pysqlite reports no count for INSERT … WITH: there the rows are counted (index-only).
+    return int(result.rowcount if postgres else campaign_rows(campaign_id) - before)
+
+
+def _id_shares(shop_id: int) -> list[ColumnElement[bool]]:
+    """PARTS contiguous ranges of the shop's subscriber ids. Contiguous, not interleaved: the
+    indexes that lead with the subscriber then take each share's rows on their own pages,
+    where an interleaved split has the connections queue for the same pages."""
+    low, high = db.session.execute(
+        select(func.min(Subscriber.id), func.max(Subscriber.id)).where(
+            Subscriber.shop_id == shop_id
+        )
+    ).one()
+    if low is None:
+        return [literal(True)]
+    step = max(1, (high - low + 1) // PARTS)
+    edges = [low + step * k for k in range(PARTS)] + [high + 1]
+    return [and_(Subscriber.id >= lo, Subscriber.id < hi) for lo, hi in pairwise(edges)]
+
+
+def _insert_in_parts(shop_id: int, statement: Callable[[ColumnElement[bool]], Any]) -> int:
+    """A first insert cut into PARTS shares, one in the caller's transaction and the others
+    each on its own connection, committed as they finish. A run that fails after some share
+    committed leaves rows behind: the retry finds them and inserts the rest with ON CONFLICT,
+    exactly as for a run repeated after its commit. (The shares read only what the caller
+    committed before the insert, as the start does.)"""
+    engine = db.engine
+
+    def on_own_connection(stmt: Any) -> int:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL jit = off"))
+            result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
+            return int(result.rowcount)
+
+    shares = [statement(share) for share in _id_shares(shop_id)]
+    with ThreadPoolExecutor(max_workers=PARTS - 1) as pool:
+        others = [pool.submit(on_own_connection, stmt) for stmt in shares[1:]]
+        mine = db.session.execute(shares[0], execution_options={"preserve_rowcount": True})
+        return int(mine.rowcount) + sum(future.result() for future in others)
 
 
 def _test_rows(

@@ -227,3 +227,74 @@ def test_watch_notices_rows_nobody_sends(shop: Shop, caplog) -> None:
     with caplog.at_level("WARNING"):
         assert campaign_jobs.watch()["stalled"] == 1
     assert "stopped moving" in caplog.text
+
+
+def _postgresql_only() -> None:
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the insert in shares runs on PostgreSQL only")
+
+
+def _row_facts(campaign_id: int) -> list[tuple]:
+    return sorted(
+        (m.subscriber_id, m.status, m.skip_reason, m.due_at, m.variant_id)
+        for m in rows_of(campaign_id)
+    )
+
+
+def test_a_big_first_insert_in_shares_makes_the_rows_one_statement_makes(
+    shop: Shop, monkeypatch
+) -> None:
+    """Past PARALLEL_FROM the first insert runs in shares on their own connections: the same
+    rows, holdout and due times as the single statement, each subscriber once."""
+    _postgresql_only()
+    subscribers(shop, 120)
+    subscribers(shop, 40, prefix="+1303555", timezone=night_zone())
+    row = campaign(shop, status="sending", holdout_percent=20)
+    now = utcnow().replace(microsecond=0)
+    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(campaign_start, "PARTS", 3)
+    assert start_rows(shop, row, now).inserted == 160
+    in_shares = _row_facts(row.id)
+    assert len({facts[0] for facts in in_shares}) == 160
+    db.session.execute(Message.__table__.delete().where(Message.campaign_id == row.id))
+    db.session.commit()
+    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 10**9)
+    again = campaign_start.materialise(shop, row, campaigns.audience_of(row), phase="all", now=now)
+    db.session.commit()
+    assert again.inserted == 160
+    assert _row_facts(row.id) == in_shares
+    assert 10 <= sum(1 for facts in in_shares if facts[2] == "holdout") <= 55
+
+
+def test_a_start_that_fails_after_a_share_committed_is_completed_by_its_retry(
+    shop: Shop, monkeypatch
+) -> None:
+    """The caller's share fails after another share committed on its own connection: the
+    rows left behind are kept, and the retry inserts the rest once (ON CONFLICT)."""
+    _postgresql_only()
+    subscribers(shop, 100)
+    row = campaign(shop, status="sending")
+    now = utcnow()
+    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
+    audience = campaigns.snapshot_audience(row, now)
+    db.session.commit()
+    real_execute = db.session.execute
+
+    def failing_insert(statement, *args, **kwargs):
+        if getattr(statement, "is_insert", False):
+            raise RuntimeError("the worker died mid-insert")
+        return real_execute(statement, *args, **kwargs)
+
+    monkeypatch.setattr(db.session, "execute", failing_insert)
+    with pytest.raises(RuntimeError):
+        campaign_start.materialise(shop, row, audience, phase="all", now=now)
+    monkeypatch.undo()
+    db.session.rollback()
+    left = campaign_start.campaign_rows(row.id)
+    assert 0 < left < 100  # the other share's rows, committed
+    retry = campaign_start.materialise(shop, row, audience, phase="all", now=now)
+    db.session.commit()
+    assert retry.inserted == 100 - left
+    assert sorted(m.subscriber_id for m in rows_of(row.id)) == sorted(
+        s.id for s in db.session.scalars(select(Subscriber).where(Subscriber.shop_id == shop.id))
+    )
