@@ -40,8 +40,8 @@ def build_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
+async def _read_response(reader: asyncio.StreamReader, first: bytes = b"") -> int:
+    head = first + await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = 0
     chunked = False
@@ -63,6 +63,10 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+class _NoAnswer(ConnectionError):
+    """The connection closed before a single byte of the response arrived."""
+
+
 class _Conn:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -70,19 +74,16 @@ class _Conn:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(self, data: bytes) -> int:
+        if self.reader is not None and self.reader.at_eof():
+            self.close()  # the server closed it while it sat idle (gunicorn's keep-alive: 2 s)
         reused = self.writer is not None
         try:
             return await self._send(data)
-        except asyncio.IncompleteReadError as exc:
-            self.close()
-            if not (reused and not exc.partial):
-                raise
-        except ConnectionError:
-            self.close()
+        except _NoAnswer:
             if not reused:
                 raise
-        # The server closed this keep-alive connection while it sat idle (gunicorn's keep-alive
-        # is 2 s) and answered nothing: open a new one and send again, as HTTP client pools do.
+        # The server's close crossed our request and nothing at all was answered: send it
+        # again on a new connection, as HTTP client pools do. Never after a partial answer.
         return await self._send(data)
 
     async def _send(self, data: bytes) -> int:
@@ -91,7 +92,11 @@ class _Conn:
         assert self.reader is not None
         self.writer.write(data)
         try:
-            return await _read_response(self.reader)
+            try:
+                first = await self.reader.readexactly(1)
+            except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                raise _NoAnswer("closed before answering") from exc
+            return await _read_response(self.reader, first)
         except (asyncio.IncompleteReadError, ConnectionError):
             self.close()
             raise

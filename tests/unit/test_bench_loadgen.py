@@ -15,9 +15,12 @@ IDLE_CLOSE_S = 0.15
 
 
 class _Server:
-    """HTTP/1.1 keep-alive on loopback; a connection idle for IDLE_CLOSE_S is closed."""
+    """HTTP/1.1 keep-alive on loopback; a connection idle for IDLE_CLOSE_S is closed. With
+    `cut_after`, the answer after that many is cut off after its headers."""
 
-    def __init__(self) -> None:
+    def __init__(self, cut_after: int | None = None) -> None:
+        self.cut_after = cut_after
+        self.requests = 0
         self.connections = 0
         self.port = 0
         self._ready = threading.Event()
@@ -50,6 +53,11 @@ class _Server:
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
                 await reader.readexactly(length)
+                self.requests += 1
+                if self.requests - 1 == self.cut_after:
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+                    await writer.drain()
+                    return
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
                 await writer.drain()
         finally:
@@ -100,3 +108,12 @@ def test_closed_loop_counts_every_answer(server: _Server) -> None:
     )
     assert result.errors == 0
     assert result.ok == result.statuses[200] > 0
+
+
+def test_a_request_answered_in_part_is_an_error_and_never_sent_twice() -> None:
+    with _Server(cut_after=1) as server:
+        result = open_loop(
+            "127.0.0.1", server.port, _factory(server.port), rate=20, seconds=0.1, max_connections=1
+        )
+        assert (result.statuses, result.errors) == ({200: 1}, 1)
+        assert server.requests == 2
