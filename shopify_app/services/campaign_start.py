@@ -25,9 +25,10 @@ once every code is ready.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from types import SimpleNamespace
@@ -84,6 +85,8 @@ class PlaceGroup:
     place: Place
     due: datetime
     impossible: bool = False  # quiet hours never open here; the send path will skip them
+    low_id: int = 0  # the group's lowest and highest subscriber id (for the insert's shares)
+    high_id: int = 0
 
 
 def place_columns() -> tuple[Any, Any, Any, Any]:
@@ -141,15 +144,26 @@ def place_groups(
     """The audience's distinct places with their counts and due times (one GROUP BY)."""
     tz, country, region, prefix = place_columns()
     rows = db.session.execute(
-        select(tz, country, region, prefix, func.min(Subscriber.phone), func.count())
+        select(
+            tz,
+            country,
+            region,
+            prefix,
+            func.min(Subscriber.phone),
+            func.count(),
+            func.min(Subscriber.id),
+            func.max(Subscriber.id),
+        )
         .where(where)
         .group_by(tz, country, region, prefix)
     ).all()
     groups = []
-    for zone, ctry, reg, pfx, phone, n in rows:
+    for zone, ctry, reg, pfx, phone, n, low, high in rows:
         place = place_of_group(zone, ctry, reg, phone, rules)
         due, impossible = due_in_place(max(base_due(place), now), place, rules)
-        groups.append(PlaceGroup(zone, ctry, reg, pfx, int(n), place, due, impossible))
+        groups.append(
+            PlaceGroup(zone, ctry, reg, pfx, int(n), place, due, impossible, int(low), int(high))
+        )
     return groups
 
 
@@ -278,6 +292,7 @@ def materialise(
 
     def statement(part: ColumnElement[bool] | None = None) -> Any:
         """The INSERT … SELECT of the phase's rows; `part` narrows the audience to a share."""
+        assert part is None or phase != "test", "the A/B test share ranks the whole audience"
         if phase == "test":
             rows = _test_rows(joined, where, g, held, campaign, variant_ids)
         else:
@@ -320,8 +335,8 @@ def materialise(
         # insertion costs a third of the statement; should a second run ever race it, the
         # unique (campaign_id, subscriber_id) fails that run, which is then retried.
         inserted = _execute(statement().on_conflict_do_nothing(), postgres, campaign.id, before)
-    elif postgres and phase != "test" and sum(gr.count for gr in groups) >= PARALLEL_FROM:
-        inserted = _insert_in_parts(shop.id, statement)
+    elif postgres and phase != "test" and _worth_parts(groups):
+        inserted = _insert_in_parts(groups, statement)
     else:
         inserted = _execute(statement(), postgres, campaign.id, before)
     log.info(
@@ -353,6 +368,9 @@ _ROW_COLUMNS = [
 # on PARTS connections at once. Below PARALLEL_FROM rows a second connection is not worth it.
 PARTS = 2
 PARALLEL_FROM = 50_000
+# A share's connection waits on no one (the shares' rows are disjoint); should it ever wait
+# on a lock, it gives up and the start is retried rather than hang.
+SHARE_LOCK_TIMEOUT = "30s"
 
 
 def _execute(stmt: Any, postgres: bool, campaign_id: int, before: int) -> int:
@@ -361,41 +379,88 @@ def _execute(stmt: Any, postgres: bool, campaign_id: int, before: int) -> int:
     return int(result.rowcount if postgres else campaign_rows(campaign_id) - before)
 
 
-def _id_shares(shop_id: int) -> list[ColumnElement[bool]]:
-    """PARTS contiguous ranges of the shop's subscriber ids. Contiguous, not interleaved: the
-    indexes that lead with the subscriber then take each share's rows on their own pages,
-    where an interleaved split has the connections queue for the same pages."""
-    low, high = db.session.execute(
-        select(func.min(Subscriber.id), func.max(Subscriber.id)).where(
-            Subscriber.shop_id == shop_id
-        )
-    ).one()
-    if low is None:
-        return [literal(True)]
+def _worth_parts(groups: Sequence[PlaceGroup]) -> bool:
+    """Big enough, and the caller's transaction has written nothing yet: another connection
+    could not see such writes (the audience would lose rows) and might wait on them."""
+    if PARTS < 2 or sum(g.count for g in groups) < PARALLEL_FROM:
+        return False
+    return db.session.scalar(text("SELECT pg_current_xact_id_if_assigned() IS NULL")) is True
+
+
+def _id_shares(groups: Sequence[PlaceGroup]) -> list[ColumnElement[bool]]:
+    """PARTS contiguous ranges of the audience's subscriber ids, the outer ones open-ended.
+    Contiguous, not interleaved: the indexes that lead with the subscriber then take each
+    share's rows on their own pages, where an interleaved split has the connections queue
+    for the same pages."""
+    low = min(g.low_id for g in groups)
+    high = max(g.high_id for g in groups)
     step = max(1, (high - low + 1) // PARTS)
-    edges = [low + step * k for k in range(PARTS)] + [high + 1]
-    return [and_(Subscriber.id >= lo, Subscriber.id < hi) for lo, hi in pairwise(edges)]
+    cuts = [low + step * k for k in range(1, PARTS)]
+    shares: list[ColumnElement[bool]] = [Subscriber.id < cuts[0]]
+    shares += [and_(Subscriber.id >= a, Subscriber.id < b) for a, b in pairwise(cuts)]
+    return [*shares, Subscriber.id >= cuts[-1]]
 
 
-def _insert_in_parts(shop_id: int, statement: Callable[[ColumnElement[bool]], Any]) -> int:
-    """A first insert cut into PARTS shares, one in the caller's transaction and the others
-    each on its own connection, committed as they finish. A run that fails after some share
-    committed leaves rows behind: the retry finds them and inserts the rest with ON CONFLICT,
-    exactly as for a run repeated after its commit. (The shares read only what the caller
-    committed before the insert, as the start does.)"""
-    engine = db.engine
+@dataclass
+class _Share:
+    """One share of the insert on a connection of its own."""
 
-    def on_own_connection(stmt: Any) -> int:
-        with engine.begin() as conn:
-            conn.execute(text("SET LOCAL jit = off"))
-            result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
-            return int(result.rowcount)
+    statement: Any
+    inserted: threading.Event = field(default_factory=threading.Event)
+    count: int = 0
+    error: BaseException | None = None
 
-    shares = [statement(share) for share in _id_shares(shop_id)]
-    with ThreadPoolExecutor(max_workers=PARTS - 1) as pool:
-        others = [pool.submit(on_own_connection, stmt) for stmt in shares[1:]]
-        mine = db.session.execute(shares[0], execution_options={"preserve_rowcount": True})
-        return int(mine.rowcount) + sum(future.result() for future in others)
+
+def _insert_in_parts(
+    groups: Sequence[PlaceGroup], statement: Callable[[ColumnElement[bool]], Any]
+) -> int:
+    """The first insert cut into PARTS shares: one in the caller's transaction, the others
+    each on a connection of its own, in a thread.
+
+    A share's connection commits only once every share has inserted, and rolls back if any
+    failed: the start stays all or nothing but for a crash between those commits and the
+    caller's, whose retry finds the rows and inserts the rest with ON CONFLICT, as for a run
+    repeated after its commit. The caller must have committed its writes (`_worth_parts`
+    checks), so every connection reads the same audience."""
+    engine = db.session.get_bind().engine
+    decided = threading.Event()
+    go = False
+
+    def on_own_connection(share: _Share) -> None:
+        with engine.connect() as conn:
+            try:
+                conn.execute(text(f"SET LOCAL lock_timeout = '{SHARE_LOCK_TIMEOUT}'"))
+                result = conn.execute(
+                    share.statement, execution_options={"preserve_rowcount": True}
+                )
+                share.count = int(result.rowcount)
+            except BaseException as exc:
+                share.error = exc
+                log.warning("campaign start: a share of the insert failed (%s)", type(exc).__name__)
+                return
+            finally:
+                share.inserted.set()
+            decided.wait()
+            if go:
+                conn.commit()  # leaving the block without it rolls back
+
+    first, *rest = [statement(part) for part in _id_shares(groups)]
+    shares = [_Share(stmt) for stmt in rest]
+    with ThreadPoolExecutor(max_workers=len(shares)) as pool:
+        commits = [pool.submit(on_own_connection, share) for share in shares]
+        try:
+            mine = db.session.execute(first, execution_options={"preserve_rowcount": True})
+            for share in shares:
+                share.inserted.wait()
+            failed = next((share.error for share in shares if share.error is not None), None)
+            if failed is not None:
+                raise failed
+            go = True
+        finally:
+            decided.set()
+        for commit in commits:
+            commit.result()  # a commit that failed fails the start (its retry completes it)
+    return int(mine.rowcount) + sum(share.count for share in shares)
 
 
 def _test_rows(

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, literal, select
+from sqlalchemy.exc import DBAPIError
 
 from jobs import campaigns as campaign_jobs
 from shopify_app.extensions import db
@@ -29,6 +30,7 @@ ZONES = ("America/New_York", "America/Los_Angeles", "Europe/London")
 
 def start_rows(shop: Shop, row, now: datetime, **kw) -> campaign_start.Materialised:
     audience = campaigns.snapshot_audience(row, now)
+    db.session.commit()  # as the start job does: the insert reads committed data only
     done = campaign_start.materialise(shop, row, audience, phase="all", now=now, **kw)
     db.session.commit()
     return done
@@ -266,18 +268,55 @@ def test_a_big_first_insert_in_shares_makes_the_rows_one_statement_makes(
     assert 10 <= sum(1 for facts in in_shares if facts[2] == "holdout") <= 55
 
 
-def test_a_start_that_fails_after_a_share_committed_is_completed_by_its_retry(
+def _rows_seen_elsewhere(campaign_id: int) -> int:
+    """The campaign's rows as another connection sees them (committed ones only)."""
+    with db.engine.connect() as conn:
+        return conn.scalar(
+            select(func.count()).select_from(Message).where(Message.campaign_id == campaign_id)
+        )
+
+
+def _started(shop: Shop, row, now: datetime):  # noqa: ANN202
+    audience = campaigns.snapshot_audience(row, now)
+    db.session.commit()
+    return audience
+
+
+def test_shares_commit_together_and_not_before_every_share_inserted(
     shop: Shop, monkeypatch
 ) -> None:
-    """The caller's share fails after another share committed on its own connection: the
-    rows left behind are kept, and the retry inserts the rest once (ON CONFLICT)."""
+    """The other share commits once the caller's share is in, so another connection sees
+    its rows before the caller commits; with uncommitted writes in the caller's transaction
+    the insert is one statement, invisible until the caller commits."""
+    _postgresql_only()
+    subscribers(shop, 100)
+    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
+    now = utcnow()
+    in_shares = campaign(shop, status="sending")
+    done = campaign_start.materialise(
+        shop, in_shares, _started(shop, in_shares, now), phase="all", now=now
+    )
+    assert done.inserted == 100
+    assert 0 < _rows_seen_elsewhere(in_shares.id) < 100  # the other share, committed
+    db.session.commit()
+    assert _rows_seen_elsewhere(in_shares.id) == 100
+
+    dirty = campaign(shop, status="sending")
+    audience = campaigns.snapshot_audience(dirty, now)  # written, not committed
+    done = campaign_start.materialise(shop, dirty, audience, phase="all", now=now)
+    assert done.inserted == 100
+    assert _rows_seen_elsewhere(dirty.id) == 0
+    db.session.commit()
+    assert _rows_seen_elsewhere(dirty.id) == 100
+
+
+def test_when_the_callers_share_fails_no_share_commits(shop: Shop, monkeypatch) -> None:
     _postgresql_only()
     subscribers(shop, 100)
     row = campaign(shop, status="sending")
     now = utcnow()
     monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
-    audience = campaigns.snapshot_audience(row, now)
-    db.session.commit()
+    audience = _started(shop, row, now)
     real_execute = db.session.execute
 
     def failing_insert(statement, *args, **kwargs):
@@ -290,11 +329,55 @@ def test_a_start_that_fails_after_a_share_committed_is_completed_by_its_retry(
         campaign_start.materialise(shop, row, audience, phase="all", now=now)
     monkeypatch.undo()
     db.session.rollback()
-    left = campaign_start.campaign_rows(row.id)
-    assert 0 < left < 100  # the other share's rows, committed
+    assert _rows_seen_elsewhere(row.id) == 0
+    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
     retry = campaign_start.materialise(shop, row, audience, phase="all", now=now)
     db.session.commit()
-    assert retry.inserted == 100 - left
-    assert sorted(m.subscriber_id for m in rows_of(row.id)) == sorted(
-        s.id for s in db.session.scalars(select(Subscriber).where(Subscriber.shop_id == shop.id))
+    assert retry.inserted == 100 == _rows_seen_elsewhere(row.id)
+
+
+def test_when_another_share_fails_the_start_fails_and_nothing_is_kept(
+    shop: Shop, monkeypatch
+) -> None:
+    _postgresql_only()
+    subscribers(shop, 100)
+    row = campaign(shop, status="sending")
+    now = utcnow()
+    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
+    # The second share divides by zero in PostgreSQL, on its own connection.
+    monkeypatch.setattr(
+        campaign_start,
+        "_id_shares",
+        lambda groups: [Subscriber.id >= 0, Subscriber.id / literal(0) > 0],
     )
+    audience = _started(shop, row, now)
+    with pytest.raises(DBAPIError):
+        campaign_start.materialise(shop, row, audience, phase="all", now=now)
+    db.session.rollback()
+    assert _rows_seen_elsewhere(row.id) == 0
+
+
+def test_a_crash_after_a_share_committed_is_completed_by_the_retry(shop: Shop) -> None:
+    """Rows a share committed before the caller's transaction died: the retry inserts the
+    rest once (ON CONFLICT)."""
+    _postgresql_only()
+    subs = subscribers(shop, 100)
+    row = campaign(shop, status="sending")
+    now = utcnow()
+    audience = _started(shop, row, now)
+    db.session.add_all(
+        Message(
+            shop_id=shop.id,
+            subscriber_id=s.id,
+            kind="campaign",
+            campaign_id=row.id,
+            status="pending",
+            due_at=now,
+        )
+        for s in subs[60:]
+    )
+    db.session.commit()
+    retry = campaign_start.materialise(shop, row, audience, phase="all", now=now)
+    db.session.commit()
+    assert retry.inserted == 60
+    assert sorted(m.subscriber_id for m in rows_of(row.id)) == sorted(s.id for s in subs)
