@@ -265,8 +265,9 @@ def materialise(
     hold: bool = False,
     rules: ShopRules | None = None,
 ) -> Materialised:
-    """Insert the recipient rows of one phase in one statement (or in shares: see
-    `_insert_in_parts`). Caller commits.
+    """Insert the recipient rows of one phase in one statement. Caller commits. (On
+    PostgreSQL, a big first insert whose caller has written nothing uncommitted runs in
+    shares, the others committed on connections of their own: see `_insert_in_parts`.)
 
     phase "all": everyone (with `winner_id` None, or a single variant); "test": the holdout
     and the A/B test share split among `variant_ids`; "rest": everyone still without a row
