@@ -415,7 +415,12 @@ def test_two_workers_running_the_send_loop_at_once_send_each_person_once(app, sh
             t.start()
         for t in threads:
             t.join(60)
-        sending.run(shop_id)  # anything left pending behind a busy subscriber
+        # Anything left pending behind a busy subscriber. A sweep's second loop can find its
+        # batch's people held by the first loop and leave those rows, pending, to a later run
+        # (as the next send job would): sweep until a run finds nothing due.
+        for _ in range(3):
+            if not sending.run(shop_id).claimed:
+                break
     finally:
         app.config["SEND_BATCH_SIZE"] = 500
     assert not errors
