@@ -1,6 +1,6 @@
 """Starting a send: the recipients become Message rows in one set-based INSERT … SELECT
 (on PostgreSQL a big audience's first insert runs as that statement in a few shares of
-subscriber ids at once, one connection each: see `_insert_in_parts`).
+subscriber ids at once, one connection each: see `services/insert_shares.py`).
 
 When each row is due depends only on where its subscriber is — time zone(s), country, US
 state — so due times are worked out once per distinct place in Python (a few hundred places at
@@ -25,12 +25,9 @@ once every code is ready.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,7 +53,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from shopify_app.extensions import db, get_redis
 from shopify_app.models import Campaign, Message, Shop, Subscriber, utcnow
 from shopify_app.models.base import UTCDateTime
-from shopify_app.services import campaigns, segments, send_checks
+from shopify_app.services import campaigns, insert_shares, segments, send_checks
 from shopify_app.services.bulk import is_postgresql
 from shopify_app.services.send_checks import Place, ShopRules
 
@@ -267,7 +264,7 @@ def materialise(
 ) -> Materialised:
     """Insert the recipient rows of one phase in one statement. Caller commits. (On
     PostgreSQL, a big first insert whose caller has written nothing uncommitted runs in
-    shares, the others committed on connections of their own: see `_insert_in_parts`.)
+    shares, the others committed on connections of their own: see `insert_shares`.)
 
     phase "all": everyone (with `winner_id` None, or a single variant); "test": the holdout
     and the A/B test share split among `variant_ids`; "rest": everyone still without a row
@@ -336,8 +333,13 @@ def materialise(
         # insertion costs a third of the statement; should a second run ever race it, the
         # unique (campaign_id, subscriber_id) fails that run, which is then retried.
         inserted = _execute(statement().on_conflict_do_nothing(), postgres, campaign.id, before)
-    elif postgres and phase != "test" and _worth_parts(groups):
-        inserted = _insert_in_parts(groups, statement)
+    elif postgres and phase != "test" and insert_shares.worth_it(sum(gr.count for gr in groups)):
+        # The A/B test share ranks the whole audience, so it is never split.
+        low = min(gr.low_id for gr in groups)
+        high = max(gr.high_id for gr in groups)
+        inserted = insert_shares.insert_in_shares(
+            [statement(part) for part in insert_shares.id_ranges(Subscriber.id, low, high)]
+        )
     else:
         inserted = _execute(statement(), postgres, campaign.id, before)
     log.info(
@@ -364,104 +366,12 @@ _ROW_COLUMNS = [
     "created_at",
     "updated_at",
 ]
-# PostgreSQL runs one INSERT on one core, and for a big audience it is the start's whole cost
-# (index upkeep for each row, not reading). Cut into shares by subscriber id, the insert runs
-# on PARTS connections at once. Below PARALLEL_FROM rows a second connection is not worth it.
-PARTS = 2
-PARALLEL_FROM = 50_000
-# A share's connection waits on no one (the shares' rows are disjoint); should it ever wait
-# on a lock, it gives up and the start is retried rather than hang.
-SHARE_LOCK_TIMEOUT = "30s"
 
 
 def _execute(stmt: Any, postgres: bool, campaign_id: int, before: int) -> int:
     result = db.session.execute(stmt, execution_options={"preserve_rowcount": True})
     # pysqlite reports no count for INSERT … WITH: there the rows are counted (index-only).
     return int(result.rowcount if postgres else campaign_rows(campaign_id) - before)
-
-
-def _worth_parts(groups: Sequence[PlaceGroup]) -> bool:
-    """Big enough, and the caller's transaction has written nothing yet: another connection
-    could not see such writes (the audience would lose rows) and might wait on them."""
-    if PARTS < 2 or sum(g.count for g in groups) < PARALLEL_FROM:
-        return False
-    return db.session.scalar(text("SELECT pg_current_xact_id_if_assigned() IS NULL")) is True
-
-
-def _id_shares(groups: Sequence[PlaceGroup]) -> list[ColumnElement[bool]]:
-    """PARTS contiguous ranges of the audience's subscriber ids, the outer ones open-ended.
-    Contiguous, not interleaved: the indexes that lead with the subscriber then take each
-    share's rows on their own pages, where an interleaved split has the connections queue
-    for the same pages."""
-    low = min(g.low_id for g in groups)
-    high = max(g.high_id for g in groups)
-    step = max(1, (high - low + 1) // PARTS)
-    cuts = [low + step * k for k in range(1, PARTS)]
-    shares: list[ColumnElement[bool]] = [Subscriber.id < cuts[0]]
-    shares += [and_(Subscriber.id >= a, Subscriber.id < b) for a, b in pairwise(cuts)]
-    return [*shares, Subscriber.id >= cuts[-1]]
-
-
-@dataclass
-class _Share:
-    """One share of the insert on a connection of its own."""
-
-    statement: Any
-    inserted: threading.Event = field(default_factory=threading.Event)
-    count: int = 0
-    error: BaseException | None = None
-
-
-def _insert_in_parts(
-    groups: Sequence[PlaceGroup], statement: Callable[[ColumnElement[bool]], Any]
-) -> int:
-    """The first insert cut into PARTS shares: one in the caller's transaction, the others
-    each on a connection of its own, in a thread.
-
-    A share's connection commits only once every share has inserted, and rolls back if any
-    failed: the start stays all or nothing but for a crash between those commits and the
-    caller's, whose retry finds the rows and inserts the rest with ON CONFLICT, as for a run
-    repeated after its commit. The caller must have committed its writes (`_worth_parts`
-    checks), so every connection reads the same audience."""
-    engine = db.session.get_bind().engine
-    decided = threading.Event()
-    go = False
-
-    def on_own_connection(share: _Share) -> None:
-        with engine.connect() as conn:
-            try:
-                conn.execute(text(f"SET LOCAL lock_timeout = '{SHARE_LOCK_TIMEOUT}'"))
-                result = conn.execute(
-                    share.statement, execution_options={"preserve_rowcount": True}
-                )
-                share.count = int(result.rowcount)
-            except BaseException as exc:
-                share.error = exc
-                log.warning("campaign start: a share of the insert failed (%s)", type(exc).__name__)
-                return
-            finally:
-                share.inserted.set()
-            decided.wait()
-            if go:
-                conn.commit()  # leaving the block without it rolls back
-
-    first, *rest = [statement(part) for part in _id_shares(groups)]
-    shares = [_Share(stmt) for stmt in rest]
-    with ThreadPoolExecutor(max_workers=len(shares)) as pool:
-        commits = [pool.submit(on_own_connection, share) for share in shares]
-        try:
-            mine = db.session.execute(first, execution_options={"preserve_rowcount": True})
-            for share in shares:
-                share.inserted.wait()
-            failed = next((share.error for share in shares if share.error is not None), None)
-            if failed is not None:
-                raise failed
-            go = True
-        finally:
-            decided.set()
-        for commit in commits:
-            commit.result()  # a commit that failed fails the start (its retry completes it)
-    return int(mine.rowcount) + sum(share.count for share in shares)
 
 
 def _test_rows(

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from jobs import campaigns as campaign_jobs
 from shopify_app.extensions import db
 from shopify_app.models import Message, OutboxMessage, Shop, Subscriber, utcnow
-from shopify_app.services import campaign_start, campaigns
+from shopify_app.services import campaign_start, campaigns, insert_shares
 from tests.integration.campaign_support import (
     campaign,
     reload,
@@ -246,21 +246,21 @@ def _row_facts(campaign_id: int) -> list[tuple]:
 def test_a_big_first_insert_in_shares_makes_the_rows_one_statement_makes(
     shop: Shop, monkeypatch
 ) -> None:
-    """Past PARALLEL_FROM the first insert runs in shares on their own connections: the same
-    rows, holdout and due times as the single statement, each subscriber once."""
+    """Past PARALLEL_FROM rows the first insert runs in shares on their own connections: the
+    same rows, holdout and due times as the single statement, each subscriber once."""
     _postgresql_only()
     subscribers(shop, 120)
     subscribers(shop, 40, prefix="+1303555", timezone=night_zone())
     row = campaign(shop, status="sending", holdout_percent=20)
     now = utcnow().replace(microsecond=0)
-    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(campaign_start, "PARTS", 3)
+    monkeypatch.setattr(insert_shares, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(insert_shares, "PARTS", 3)
     assert start_rows(shop, row, now).inserted == 160
     in_shares = _row_facts(row.id)
     assert len({facts[0] for facts in in_shares}) == 160
     db.session.execute(Message.__table__.delete().where(Message.campaign_id == row.id))
     db.session.commit()
-    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 10**9)
+    monkeypatch.setattr(insert_shares, "PARALLEL_FROM", 10**9)
     again = campaign_start.materialise(shop, row, campaigns.audience_of(row), phase="all", now=now)
     db.session.commit()
     assert again.inserted == 160
@@ -290,7 +290,7 @@ def test_shares_commit_together_and_not_before_every_share_inserted(
     the insert is one statement, invisible until the caller commits."""
     _postgresql_only()
     subscribers(shop, 100)
-    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(insert_shares, "PARALLEL_FROM", 1)
     now = utcnow()
     in_shares = campaign(shop, status="sending")
     done = campaign_start.materialise(
@@ -315,7 +315,7 @@ def test_when_the_callers_share_fails_no_share_commits(shop: Shop, monkeypatch) 
     subscribers(shop, 100)
     row = campaign(shop, status="sending")
     now = utcnow()
-    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(insert_shares, "PARALLEL_FROM", 1)
     audience = _started(shop, row, now)
     real_execute = db.session.execute
 
@@ -330,7 +330,7 @@ def test_when_the_callers_share_fails_no_share_commits(shop: Shop, monkeypatch) 
     monkeypatch.undo()
     db.session.rollback()
     assert _rows_seen_elsewhere(row.id) == 0
-    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(insert_shares, "PARALLEL_FROM", 1)
     retry = campaign_start.materialise(shop, row, audience, phase="all", now=now)
     db.session.commit()
     assert retry.inserted == 100 == _rows_seen_elsewhere(row.id)
@@ -343,12 +343,12 @@ def test_when_another_share_fails_the_start_fails_and_nothing_is_kept(
     subscribers(shop, 100)
     row = campaign(shop, status="sending")
     now = utcnow()
-    monkeypatch.setattr(campaign_start, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(insert_shares, "PARALLEL_FROM", 1)
     # The second share divides by zero in PostgreSQL, on its own connection.
     monkeypatch.setattr(
-        campaign_start,
-        "_id_shares",
-        lambda groups: [Subscriber.id >= 0, Subscriber.id / literal(0) > 0],
+        insert_shares,
+        "id_ranges",
+        lambda column, low, high: [column >= 0, column / literal(0) > 0],
     )
     audience = _started(shop, row, now)
     with pytest.raises(DBAPIError):
